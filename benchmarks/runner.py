@@ -1,0 +1,211 @@
+"""Runs the scenarios of one backend against its systems and returns the raw figures.
+
+For each scenario and system: seed the table, one warm-up run, then `repeats` measured runs
+(each seeded again when the scenario writes, and checked afterwards: the table must hold
+what the scenario says, or the run fails), then, for memory scenarios, one more run under
+tracemalloc. A system that cannot do a scenario, or fails at it, gets "n/a" with the reason.
+Stdlib only. Called by `__main__.py` and, for DotORM under Python 3.12, `dotorm_runner.py`.
+"""
+
+from __future__ import annotations
+
+import gc
+import platform
+import sys
+import time
+import tracemalloc
+from importlib import metadata
+from typing import Any
+
+from benchmarks.backends import BACKENDS, Backend
+from benchmarks.scenarios import Scenario, expected_census, scenarios_for
+from benchmarks.systems import UNAVAILABLE, SystemEntry
+from benchmarks.systems.base import System
+from benchmarks.timing import Figures, Stopwatch
+
+__all__ = ["Settings", "run_backend", "unavailable", "versions"]
+
+PACKAGES = (
+    "mapper",
+    "asyncpg",
+    "aiosqlite",
+    "sqlalchemy",
+    "tortoise-orm",
+    "dotorm",
+    "attrs",
+    "pypika",
+)
+
+
+class Settings:
+    """How a run is made: sizes, repeats, which scenarios."""
+
+    def __init__(
+        self, quick: bool, repeats: int | None, only: list[str] | None, log: bool = True
+    ) -> None:
+        self.quick = quick
+        self.repeats = repeats if repeats is not None else (1 if quick else 5)
+        self.only = only
+        self.log = log
+
+    def repeats_for(self, scenario: Scenario) -> int:
+        if scenario.max_repeats is None:
+            return self.repeats
+        return min(self.repeats, scenario.max_repeats)
+
+    def say(self, text: str) -> None:
+        if self.log:
+            print(text, file=sys.stderr, flush=True)
+
+
+def unavailable(name: str, label: str) -> dict[str, Any]:
+    """How a system that did not run is described in the figures."""
+    return {"name": name, "label": label, "note": "", "floor": False, "counting": ""}
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for package in PACKAGES:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+async def _run_once(
+    backend: Backend,
+    system: System,
+    scenario: Scenario,
+    arguments: dict[str, int],
+    *,
+    seed: int | None,
+    trace_memory: bool = False,
+) -> Stopwatch:
+    if seed is not None:
+        await backend.seed(seed)
+    gc.collect()
+    watch = Stopwatch(system.statements, trace_memory=trace_memory)
+    if trace_memory:
+        tracemalloc.start()
+    try:
+        await getattr(system, scenario.op)(watch, **arguments)
+    finally:
+        if trace_memory:
+            tracemalloc.stop()
+    if watch.seconds is None:
+        raise RuntimeError(f"{system.name}.{scenario.op} never stopped its stopwatch")
+    expected = expected_census(scenario.op, arguments)
+    if expected is not None:
+        found = await backend.census()
+        if found != expected:
+            raise RuntimeError(
+                f"after the run the table holds (users, edited) = {found}, expected {expected}"
+            )
+    return watch
+
+
+async def _measure(
+    backend: Backend, system: System, scenario: Scenario, settings: Settings
+) -> dict[str, Any]:
+    arguments = scenario.arguments(settings.quick)
+    rows = scenario.seed_rows(settings.quick)
+    reseed = rows if scenario.mutates else None
+    await _run_once(backend, system, scenario, arguments, seed=reseed)  # warm-up
+    times: list[float] = []
+    queries: int | None = None
+    for _ in range(settings.repeats_for(scenario)):
+        watch = await _run_once(backend, system, scenario, arguments, seed=reseed)
+        times.append(watch.seconds or 0.0)
+        queries = watch.queries
+    peak = None
+    if scenario.memory:
+        watch = await _run_once(
+            backend, system, scenario, arguments, seed=reseed, trace_memory=True
+        )
+        peak = watch.peak_bytes
+    if not system.counting:
+        queries = None
+    return Figures(times, queries, peak).as_dict()
+
+
+async def run_backend(
+    backend_name: str, entries: list[SystemEntry], settings: Settings
+) -> dict[str, Any]:
+    """Every scenario of `backend_name` on the systems of `entries`: the raw figures."""
+    backend = BACKENDS[backend_name]()
+    scenarios = scenarios_for(backend_name, settings.only)
+    results: dict[str, dict[str, Any]] = {s.key: {} for s in scenarios}
+    systems: list[System] = []
+    described: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    await backend.open()
+    try:
+        for entry in entries:
+            try:
+                system = entry.load()(backend)
+                await system.open()
+            except Exception as error:
+                reason = f"could not start: {type(error).__name__}: {error}"
+                described.append(unavailable(entry.name, entry.label))
+                for scenario in scenarios:
+                    results[scenario.key][entry.name] = {"na": reason}
+                settings.say(f"[{backend_name}] {entry.label}: {reason}")
+                continue
+            systems.append(system)
+            described.append(
+                {
+                    "name": system.name,
+                    "label": system.label,
+                    "note": system.note,
+                    "floor": system.floor,
+                    "counting": system.counting,
+                }
+            )
+        for name, (label, reason) in UNAVAILABLE.get(backend_name, {}).items():
+            described.append(unavailable(name, label))
+            for scenario in scenarios:
+                results[scenario.key][name] = {"na": reason}
+        for scenario in scenarios:
+            if not scenario.mutates:
+                await backend.seed(scenario.seed_rows(settings.quick))
+            for system in systems:
+                missing = system.unsupported.get(scenario.op)
+                if missing is not None:
+                    results[scenario.key][system.name] = {"na": missing}
+                    continue
+                try:
+                    figures = await _measure(backend, system, scenario, settings)
+                except Exception as error:
+                    figures = {"na": f"failed: {type(error).__name__}: {error}"}
+                results[scenario.key][system.name] = figures
+                shown = figures["na"] if "na" in figures else f"{figures['median'] * 1000:.2f} ms"
+                settings.say(f"[{backend_name}] {scenario.key:18} {system.name:12} {shown}")
+    finally:
+        for system in systems:
+            try:
+                await system.close()
+            except Exception as error:  # a close failure must not hide the figures
+                settings.say(f"[{backend_name}] closing {system.name} failed: {error!r}")
+        await backend.close()
+    return {
+        "backend": backend_name,
+        "title": backend.title,
+        "quick": settings.quick,
+        "repeats": settings.repeats,
+        "seconds": time.perf_counter() - started,
+        "versions": versions(),
+        "scenarios": [
+            {
+                "key": s.key,
+                "title": s.title_for(settings.quick),
+                "timed": s.timed,
+                "arguments": s.arguments(settings.quick),
+                "repeats": settings.repeats_for(s),
+                "memory": s.memory,
+            }
+            for s in scenarios
+        ],
+        "systems": described,
+        "results": results,
+    }

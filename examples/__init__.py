@@ -1,0 +1,1 @@
+"""Example applications built on mapper; each is a package run with `python -m examples.<name>`."""

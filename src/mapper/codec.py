@@ -1,0 +1,279 @@
+"""Compiled converters between entities, Python row tuples and driver rows.
+
+Per mapping, `EntityCodec` reads an entity's column values into a tuple (`values`), reads its
+key (`key`) and builds a loaded entity from a tuple (`build`) without running `__init__`: a
+loaded entity is reconstituted, not created, so validators and `__attrs_post_init__` do not
+run, and frozen or slotted classes work alike. Per mapping and dialect, `RowCodec` applies the
+column types' loaders and binders. The functions are generated once as Python source and
+registered in `linecache` (as attrs does) so tracebacks show real code.
+
+Pure. Built and cached by `codecs_for()`; called by the unit of work and the dialects.
+"""
+
+from __future__ import annotations
+
+import linecache
+import operator
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+
+from mapper.mapping import ColumnMeta, EntityMeta, RelationMeta
+from mapper.placeholders import (
+    NotLoaded,
+    NotLoadedCollection,
+    NotLoadedReference,
+    placeholder_key,
+)
+from mapper.types import Converter, DialectName
+
+__all__ = [
+    "EntityCodec",
+    "PendingKey",
+    "WrongReference",
+    "RowCodec",
+    "entity_codec",
+    "row_codec",
+    "write_attribute",
+]
+
+_counter = 0
+
+write_attribute: Callable[[object, str, Any], None] = object.__setattr__
+"""Set an attribute the mapper owns (keys, versions), bypassing frozen and validators."""
+
+
+def _compile(name: str, source: str, namespace: dict[str, Any]) -> Callable[..., Any]:
+    global _counter  # noqa: PLW0603 - a unique file name per generated function
+    _counter += 1
+    filename = f"<mapper generated {name} #{_counter}>"
+    code = compile(source, filename, "exec")
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(code, namespace)
+    function: Callable[..., Any] = namespace[name]
+    return function
+
+
+def _getter(names: Sequence[str]) -> Callable[[Any], Any]:
+    return operator.attrgetter(*names)
+
+
+@attrs.frozen(eq=False)
+class EntityCodec:
+    """Compiled entity access for one mapping."""
+
+    meta: EntityMeta
+    values: Callable[[Any], tuple[Any, ...]]
+    """The entity's column values as a tuple, in column order."""
+    key: Callable[[Any], Any]
+    """The entity's primary key: the value, or a tuple for a composite key."""
+    build: Callable[[Sequence[Any]], Any]
+    """A loaded entity from column values in column order; `__init__` is not run."""
+    snapshot: Callable[[Sequence[Any]], tuple[Any, ...]]
+    """Column values as change tracking keeps and compares them: mutable values (JSON) in
+    their frozen `snapshot_form`, which later changes made in place cannot reach."""
+    mutable_positions: tuple[int, ...]
+
+
+def _build_source(meta: EntityMeta) -> tuple[str, dict[str, Any]]:
+    entity = meta.entity
+    # No custom __setattr__ (frozen classes and attrs validators install one): assign directly.
+    plain = entity.__setattr__ is object.__setattr__  # type: ignore[comparison-overlap]
+    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": entity, "_set": write_attribute}
+    lines = ["def build(values):", "    e = _new(_cls)"]
+
+    def assign(attribute: str, expression: str) -> str:
+        if plain:
+            return f"    e.{attribute} = {expression}"
+        return f"    _set(e, {attribute!r}, {expression})"
+
+    namespace["_Reference"] = NotLoadedReference
+    namespace["_Collection"] = NotLoadedCollection
+    namespace["_Unknown"] = NotLoaded
+    for column in meta.columns:
+        if column.via is None:
+            lines.append(assign(column.attribute, f"values[{column.position}]"))
+    for index, relation in enumerate(meta.relations.values()):
+        # Unloaded relations hold placeholders; a NULL foreign key is known to be None.
+        namespace[f"_r{index}"] = relation
+        if relation.column is not None:
+            fk = f"values[{relation.column.position}]"
+            value = f"None if {fk} is None else _Reference(_r{index}, {fk})"
+        elif relation.collection:
+            value = f"_Collection(_r{index})"
+        else:
+            value = f"_Unknown(_r{index})"
+        lines.append(assign(relation.attribute, value))
+    for index, (attribute, default) in enumerate(meta.loading_defaults):
+        if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+            namespace[f"_f{index}"] = default.factory
+            call = f"_f{index}(e)" if default.takes_self else f"_f{index}()"
+            lines.append(assign(attribute, call))
+        else:
+            namespace[f"_d{index}"] = default
+            lines.append(assign(attribute, f"_d{index}"))
+    lines.append("    return e")
+    return "\n".join(lines) + "\n", namespace
+
+
+def _make_snapshot(
+    meta: EntityMeta,
+) -> tuple[Callable[[Sequence[Any]], tuple[Any, ...]], tuple[int, ...]]:
+    mutable = tuple(c.position for c in meta.columns if c.type.mutable)
+    if not mutable:
+        return tuple, mutable
+    forms = [(c.position, c.type.snapshot_form) for c in meta.columns if c.type.mutable]
+
+    def snapshot(values: Sequence[Any]) -> tuple[Any, ...]:
+        frozen = list(values)
+        for position, form in forms:
+            frozen[position] = form(frozen[position])
+        return tuple(frozen)
+
+    return snapshot, mutable
+
+
+class PendingKey:
+    """A foreign key whose target is new: its key exists once the target is inserted."""
+
+    __slots__ = ("target",)
+
+    def __init__(self, target: Any) -> None:
+        self.target = target
+
+    def __repr__(self) -> str:
+        return f"<key of new {type(self.target).__name__}>"
+
+
+class WrongReference:
+    """What a relation attribute holds when it is not the target entity (nor None).
+
+    A bare key (`user.role = 3`) would pass the key column's own checks, so the codec marks
+    the value and validation reports it, naming the entity the relation expects.
+    """
+
+    __slots__ = ("expected", "value")
+
+    def __init__(self, value: Any, expected: type) -> None:
+        self.value = value
+        self.expected = expected
+
+    def rule(self) -> str:
+        return (
+            f"expected a {self.expected.__name__} (or None), got {type(self.value).__name__}; "
+            "assign the related entity, not its key"
+        )
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+def _foreign_key(relation: RelationMeta) -> Callable[[Any], Any]:
+    """The foreign key a relation attribute's value stands for."""
+    target_key = operator.attrgetter(relation.target.primary_key[0].attribute)
+    target_class = relation.target.entity
+
+    def foreign_key(value: Any) -> Any:
+        if value is None:
+            return None
+        if type(value) is NotLoadedReference:
+            return placeholder_key(value)
+        if not isinstance(value, target_class):
+            return WrongReference(value, target_class)
+        key = target_key(value)
+        return PendingKey(value) if key is None else key
+
+    return foreign_key
+
+
+def _values_function(meta: EntityMeta) -> Callable[[Any], tuple[Any, ...]]:
+    names = [c.attribute for c in meta.columns]
+    derived = [c for c in meta.columns if c.via is not None]
+    if not derived:
+        if len(names) == 1:
+            single = operator.attrgetter(names[0])
+            return lambda entity: (single(entity),)
+        return _getter(names)
+    namespace: dict[str, Any] = {}
+    parts = []
+    for column in meta.columns:
+        if column.via is None:
+            parts.append(f"e.{column.attribute}")
+        else:
+            namespace[f"_k{column.position}"] = _foreign_key(meta.relations[column.via])
+            parts.append(f"_k{column.position}(e.{column.via})")
+    source = f"def values(e):\n    return ({', '.join(parts)},)\n"
+    return _compile("values", source, namespace)
+
+
+def _make_entity_codec(meta: EntityMeta) -> EntityCodec:
+    values = _values_function(meta)
+    key_names = [c.attribute for c in meta.primary_key]
+    source, namespace = _build_source(meta)
+    snapshot, mutable = _make_snapshot(meta)
+    return EntityCodec(
+        meta=meta,
+        values=values,
+        key=operator.attrgetter(*key_names),
+        build=_compile("build", source, namespace),
+        snapshot=snapshot,
+        mutable_positions=mutable,
+    )
+
+
+@attrs.frozen(eq=False)
+class RowCodec:
+    """Conversions between Python values and one dialect's driver values, per mapping."""
+
+    meta: EntityMeta
+    dialect: DialectName
+    load: Callable[[Sequence[Any]], Sequence[Any]] | None
+    """Driver row (all columns, column order) to Python values; None when nothing converts."""
+    binders: tuple[Converter | None, ...]
+    """Per column position: Python value to driver value, None when identity."""
+
+    def bind(self, column: ColumnMeta, value: Any) -> Any:
+        """One Python value as the driver wants it (None stays None)."""
+        binder = self.binders[column.position]
+        return value if binder is None or value is None else binder(value)
+
+    def binders_for(self, columns: Sequence[ColumnMeta]) -> list[Converter | None]:
+        return [self.binders[c.position] for c in columns]
+
+
+def _make_row_codec(meta: EntityMeta, dialect: DialectName) -> RowCodec:
+    loaders = [c.type.loader(dialect) for c in meta.columns]
+    binders = tuple(c.type.binder(dialect) for c in meta.columns)
+    if not any(loaders):
+        return RowCodec(meta, dialect, None, binders)
+    namespace: dict[str, Any] = {}
+    parts = []
+    prelude = []
+    for position, loader in enumerate(loaders):
+        if loader is None:
+            parts.append(f"row[{position}]")
+        else:
+            namespace[f"_l{position}"] = loader
+            prelude.append(f"    v{position} = row[{position}]")
+            parts.append(f"None if v{position} is None else _l{position}(v{position})")
+    body = "\n".join(prelude)
+    source = f"def load(row):\n{body}\n    return ({', '.join(parts)},)\n"
+    return RowCodec(meta, dialect, _compile("load", source, namespace), binders)
+
+
+def entity_codec(meta: EntityMeta) -> EntityCodec:
+    """The compiled `EntityCodec` of `meta`, built on first use."""
+    codec: EntityCodec | None = meta.compiled.get(EntityCodec)
+    if codec is None:
+        codec = meta.compiled[EntityCodec] = _make_entity_codec(meta)
+    return codec
+
+
+def row_codec(meta: EntityMeta, dialect: DialectName) -> RowCodec:
+    """The compiled `RowCodec` of `meta` for `dialect`, built on first use."""
+    cache_key = (RowCodec, dialect)
+    codec: RowCodec | None = meta.compiled.get(cache_key)
+    if codec is None:
+        codec = meta.compiled[cache_key] = _make_row_codec(meta, dialect)
+    return codec

@@ -1,0 +1,448 @@
+"""PostgreSQL through asyncpg: array batches, the driver's pool, and its error codes.
+
+Every batch is one statement whatever its size: rows travel as one array per column and
+`unnest(...) WITH ORDINALITY` turns them back into rows, so the SQL text is constant and
+asyncpg prepares it once. Generated keys come back through RETURNING and are matched to rows
+by sorting (identity values ascend in insertion order, RETURNING order is not guaranteed:
+GUARANTEES G9). UPDATE and DELETE return the ordinal of each row they matched, so stale rows
+are known exactly (G6). Errors are mapped by SQLSTATE, never by message text.
+
+asyncpg is imported lazily, in `PostgresDialect.open`, so `import mapper` needs no driver.
+Loaded by `database.connect` for postgresql:// URLs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncGenerator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from mapper.capabilities import Capabilities
+from mapper.dialects.base import (
+    Bound,
+    ParameterStyle,
+    Placeholders,
+    SqlCompiler,
+    column_positions,
+)
+from mapper.dialects.sql import SqlConnection, SqlDialect
+from mapper.errors import (
+    ConfigurationError,
+    ConflictError,
+    ConnectionLost,
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    MapperError,
+    SchemaChangedError,
+    StorageFull,
+)
+from mapper.mapping import ColumnMeta, EntityMeta
+from mapper.operations import DeleteBatch, InsertBatch, LockRows, UpdateBatch
+from mapper.types import DialectName
+
+if TYPE_CHECKING:
+    import asyncpg
+
+__all__ = ["PostgresCompiler", "PostgresConnection", "PostgresDialect"]
+
+# PostgreSQL's protocol limit on bind parameters in one statement.
+_PARAMETER_LIMIT = 32767
+_ROWS = '"__mapper_rows"'
+
+
+class PostgresCompiler(SqlCompiler):
+    """Array-based batch statements with `$n` placeholders."""
+
+    dialect: ClassVar[DialectName] = "postgresql"
+    parameter_style: ClassVar[ParameterStyle] = ParameterStyle(numbered="${}")
+
+    def collation(self, column: ColumnMeta) -> str:
+        # The database's default collation may sort "a" before "B" (en_US); "C" sorts by
+        # code point, as SQLite and the memory backend do, whatever the server's locale.
+        return ' COLLATE "C"'
+
+    def _array_type(self, column: ColumnMeta) -> str:
+        # The unbounded type (text, numeric): a cast to varchar(n)[] or numeric(p,s)[] would
+        # silently truncate or round, where assigning to the column refuses bad values.
+        return f"{column.type.parameter_ddl(self.dialect)}[]"
+
+    def _unnest(self, columns: Sequence[ColumnMeta], aliases: Sequence[str]) -> str:
+        arrays = ",".join(
+            f"${index}::{self._array_type(column)}" for index, column in enumerate(columns, 1)
+        )
+        return f"unnest({arrays}) WITH ORDINALITY AS {_ROWS}({','.join(aliases)},ord)"
+
+    def _arrays(
+        self, meta: EntityMeta, columns: Sequence[ColumnMeta], rows: Sequence[Sequence[Any]]
+    ) -> list[list[Any]]:
+        """One list per column, converted for the driver."""
+        binders = self.codec(meta).binders_for(columns)
+        arrays = []
+        for position, binder in enumerate(binders):
+            values = [row[position] for row in rows]
+            if binder is not None:
+                values = [None if v is None else binder(v) for v in values]
+            arrays.append(values)
+        return arrays
+
+    def insert(self, op: InsertBatch) -> list[Bound]:
+        meta = op.meta
+
+        def build() -> str:
+            aliases = [f"c{i}" for i in range(len(op.columns))]
+            names = ",".join(self.quote(c.name) for c in op.columns)
+            selected = ",".join(f"{_ROWS}.{alias}" for alias in aliases)
+            sql = (
+                f"INSERT INTO {self.quote(meta.table)} ({names}) SELECT {selected} "
+                f"FROM {self._unnest(op.columns, aliases)} ORDER BY {_ROWS}.ord"
+            )
+            if op.returning:
+                sql += " RETURNING " + ",".join(self.quote(c.name) for c in op.returning)
+            return sql
+
+        key = ("insert", meta, column_positions(op.columns), column_positions(op.returning))
+        sql: str = self._cached(key, build)
+        parameters = self._arrays(meta, op.columns, op.rows)
+        return [Bound(sql, parameters, "insert", meta.table, bool(op.returning), len(op.rows))]
+
+    def update(self, op: UpdateBatch) -> list[Bound]:
+        meta = op.meta
+        versioned = op.versions is not None and meta.version is not None
+        version = meta.version
+
+        def build() -> str:
+            table = self.quote(meta.table)
+            array_columns, aliases, conditions = self._row_match(meta, versioned)
+            assignments = []
+            for index, column in enumerate(op.columns):
+                array_columns.append(column)
+                aliases.append(f"c{index}")
+                assignments.append(f"{self.quote(column.name)}={_ROWS}.c{index}")
+            if versioned and version is not None:
+                quoted = self.quote(version.name)
+                assignments.append(f"{quoted}={table}.{quoted}+1")
+            return (
+                f"UPDATE {table} SET {','.join(assignments)} "
+                f"FROM {self._unnest(array_columns, aliases)} "
+                f"WHERE {' AND '.join(conditions)} RETURNING {_ROWS}.ord"
+            )
+
+        sql: str = self._cached(("update", meta, column_positions(op.columns), versioned), build)
+        parameters = self._key_arrays(op, versioned)
+        parameters += self._arrays(meta, op.columns, op.values)
+        return [Bound(sql, parameters, "update", meta.table, True, len(op.keys))]
+
+    def _row_match(
+        self, meta: EntityMeta, versioned: bool
+    ) -> tuple[list[ColumnMeta], list[str], list[str]]:
+        """Arrays, their aliases and the WHERE conditions matching a row by key (and version)."""
+        table = self.quote(meta.table)
+        columns = list(meta.primary_key)
+        aliases = [f"k{i}" for i in range(len(columns))]
+        if versioned and meta.version is not None:
+            columns.append(meta.version)
+            aliases.append("ver")
+        conditions = [
+            f"{table}.{self.quote(c.name)}={_ROWS}.{alias}"
+            for c, alias in zip(columns, aliases, strict=True)
+        ]
+        return columns, aliases, conditions
+
+    def _key_arrays(self, op: UpdateBatch | DeleteBatch, versioned: bool) -> list[list[Any]]:
+        meta = op.meta
+        parameters = self._arrays(meta, meta.primary_key, op.keys)
+        if versioned and op.versions is not None:
+            parameters.append(list(op.versions))
+        return parameters
+
+    def delete(self, op: DeleteBatch) -> list[Bound]:
+        meta = op.meta
+        versioned = op.versions is not None and meta.version is not None
+
+        def build() -> str:
+            table = self.quote(meta.table)
+            array_columns, aliases, conditions = self._row_match(meta, versioned)
+            return (
+                f"DELETE FROM {table} USING {self._unnest(array_columns, aliases)} "
+                f"WHERE {' AND '.join(conditions)} RETURNING {_ROWS}.ord"
+            )
+
+        sql: str = self._cached(("delete", meta, versioned), build)
+        parameters = self._key_arrays(op, versioned)
+        return [Bound(sql, parameters, "delete", meta.table, True, len(op.keys))]
+
+    def lock(self, op: LockRows) -> Bound:
+        meta = op.meta
+
+        def build() -> str:
+            keys = [self.quote(k.name) for k in meta.primary_key]
+            aliases = [f"k{i}" for i in range(len(keys))]
+            arrays = ",".join(
+                f"${i}::{self._array_type(k)}" for i, k in enumerate(meta.primary_key, 1)
+            )
+            match = " AND ".join(
+                f"t.{key}=r.{alias}" for key, alias in zip(keys, aliases, strict=True)
+            )
+            ordered = ",".join(f"t.{key}" for key in keys)
+            return (
+                f"SELECT {ordered} FROM {self.quote(meta.table)} AS t "
+                f"JOIN unnest({arrays}) AS r({','.join(aliases)}) ON {match} "
+                f"ORDER BY {ordered} FOR UPDATE OF t"
+            )
+
+        sql: str = self._cached(("lock", meta), build)
+        parameters = self._arrays(meta, meta.primary_key, op.keys)
+        return Bound(sql, parameters, "lock", meta.table, True, len(op.keys))
+
+    def stale_rows(
+        self,
+        op: UpdateBatch | DeleteBatch,
+        returned: Sequence[Sequence[Sequence[Any]]],
+    ) -> list[int]:
+        matched = {row[0] - 1 for rows in returned for row in rows}
+        return [index for index in range(len(op.keys)) if index not in matched]
+
+    def in_list_sql(
+        self,
+        quoted: str,
+        column: ColumnMeta,
+        negated: bool,
+        count: int,
+        placeholders: Placeholders,
+    ) -> str:
+        return f"{quoted}{'<>ALL' if negated else '=ANY'}({placeholders.take()})"
+
+    def _in_list_values(self, column: ColumnMeta, bound: list[Any], out: list[Any]) -> None:
+        out.append(bound)
+
+    def _sized(self) -> bool:
+        return False  # one array parameter, whatever the length
+
+    unicode_collation: str | None = None
+    """An ICU collation (set at connect when the server has one): ilike then folds case
+    like Python's str.lower; under "C" PostgreSQL folds ASCII letters only."""
+
+    def like_sql(self, field: str, placeholder: str, criterion: Any) -> str:
+        if not criterion.case_insensitive:
+            return f"{field} LIKE {placeholder} ESCAPE '\\'"
+        if self.unicode_collation is not None:
+            field = f'{field} COLLATE "{self.unicode_collation}"'
+        return f"{field} ILIKE {placeholder} ESCAPE '\\'"
+
+
+class PostgresDialect(SqlDialect):
+    """A PostgreSQL database reached through an asyncpg pool."""
+
+    name: ClassVar[DialectName] = "postgresql"
+    compiler_class: ClassVar[type[SqlCompiler]] = PostgresCompiler
+
+    _pool: asyncpg.Pool | None = None
+    _probed: bool = False
+
+    def make_capabilities(self) -> Capabilities:
+        return Capabilities(
+            transactions=True,
+            savepoints=True,
+            returning=True,
+            generated_keys=True,
+            array_parameters=True,
+            parameter_limit=_PARAMETER_LIMIT,
+            transactional_cursors=True,
+            row_locks=True,
+        )
+
+    async def open(self) -> None:
+        import asyncpg  # noqa: PLC0415 - the driver loads only when this backend is used
+
+        url = self.url
+        extra = dict(self.options.extra)
+        try:
+            statement_cache_size = int(extra.pop("statement_cache_size", "100"))
+        except ValueError:
+            raise ConfigurationError("statement_cache_size must be an int") from None
+        server_settings = {"application_name": extra.pop("application_name", "mapper")}
+        if "search_path" in extra:
+            server_settings["search_path"] = extra.pop("search_path")
+        if extra:
+            raise ConfigurationError(
+                f"unknown PostgreSQL connection options: {', '.join(sorted(extra))}"
+            )
+        try:
+            self._pool = await asyncpg.create_pool(
+                host=url.host or "localhost",
+                port=url.port or 5432,
+                user=url.username,
+                password=url.password,
+                database=url.database,
+                min_size=self.options.pool_min,
+                max_size=self.options.pool_max,
+                timeout=self.options.connect_timeout,
+                statement_cache_size=statement_cache_size,
+                server_settings=server_settings,
+            )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            raise ConnectionLost(
+                f"cannot connect to {url.render()}: {error}",
+                code=getattr(error, "sqlstate", None),
+            ) from error
+        self._probed = False
+
+    async def _probe(self, raw: Any) -> None:
+        """Look for an ICU collation once, on the first connection the pool hands out.
+
+        Not at open(): with pool_min=0 the pool must not connect before its first use.
+        """
+        found = await raw.fetchval("SELECT collname FROM pg_collation WHERE collname = 'und-x-icu'")
+        if isinstance(self.compiler, PostgresCompiler):
+            self.compiler.unicode_collation = found
+        self._probed = True
+
+    def _require_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise DatabaseError("the PostgreSQL pool is not open")
+        return self._pool
+
+    async def acquire(self, timeout: float) -> PostgresConnection:
+        import asyncpg  # noqa: PLC0415 - loaded already by open()
+
+        try:
+            raw = await self._require_pool().acquire(timeout=timeout)
+            if not self._probed:
+                try:
+                    await self._probe(raw)
+                except BaseException:
+                    await self._require_pool().release(raw)
+                    raise
+        except TimeoutError:
+            raise  # the database turns a wait past pool_timeout into PoolTimeout
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            # The pool had to open a connection and could not (server down, database gone).
+            raise ConnectionLost(
+                f"cannot connect to {self.url.render()}: {error}",
+                code=getattr(error, "sqlstate", None),
+            ) from error
+        return PostgresConnection(self, raw)
+
+    def pool_status(self) -> tuple[int, int]:
+        pool = self._require_pool()
+        return self.options.pool_max, pool.get_size() - pool.get_idle_size()
+
+    async def release(self, raw: Any, discard: bool) -> None:
+        import asyncpg  # noqa: PLC0415 - loaded already by open()
+
+        pool = self._require_pool()
+        if discard:
+            # Closed already? Then asyncpg gave it back to the pool when it closed.
+            with contextlib.suppress(asyncpg.InterfaceError):
+                raw.terminate()
+        await pool.release(raw)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+
+
+# SQLSTATE classes and codes (PostgreSQL appendix A).
+_CONFLICT = {"40001", "40P01", "55P03"}
+_INTEGRITY = {"23505", "23503", "23502", "23514", "23P01", "23000"}
+_FULL = {"53100", "53200"}
+
+
+class PostgresConnection(SqlConnection):
+    """One pooled asyncpg connection."""
+
+    def __init__(self, dialect: PostgresDialect, raw: Any) -> None:
+        super().__init__(dialect)
+        self._pg = dialect
+        self._raw = raw
+        self._pid: int | None = raw.get_server_pid()
+
+    @property
+    def session_id(self) -> int | None:
+        return self._pid
+
+    def _driver_in_transaction(self) -> bool:
+        try:
+            return bool(self._raw.is_in_transaction())
+        except Exception:
+            return False
+
+    async def _fetch(self, sql: str, parameters: Sequence[Any]) -> Sequence[Sequence[Any]]:
+        rows: Sequence[Sequence[Any]] = await self._raw.fetch(sql, *parameters)
+        return rows
+
+    async def _execute(self, sql: str, parameters: Sequence[Any]) -> int | None:
+        status: str = await self._raw.execute(sql, *parameters)
+        last = status.rsplit(" ", 1)[-1]
+        return int(last) if last.isdigit() else None
+
+    async def _iterate(
+        self, sql: str, parameters: Sequence[Any], chunk_size: int
+    ) -> AsyncGenerator[Sequence[Sequence[Any]]]:
+        cursor = await self._raw.cursor(sql, *parameters)
+        while True:
+            chunk = await cursor.fetch(chunk_size)
+            if not chunk:
+                return
+            yield chunk
+
+    def _translate(self, error: BaseException) -> MapperError | None:
+        import asyncpg  # noqa: PLC0415 - loaded already by open()
+
+        if isinstance(
+            error,
+            (asyncpg.InvalidCachedStatementError, asyncpg.exceptions.OutdatedSchemaCacheError),
+        ):
+            # asyncpg retries these itself only outside a transaction (GUARANTEES F11).
+            return SchemaChangedError(f"the schema changed under a cached statement: {error}")
+        if isinstance(error, asyncpg.PostgresError):
+            return _postgres_error(error)
+        if isinstance(error, asyncpg.exceptions._base.DataError):
+            return DataError(f"asyncpg refused a value: {error}")
+        if isinstance(
+            error, (ConnectionError, OSError, asyncpg.exceptions._base.InternalClientError)
+        ) or (isinstance(error, asyncpg.InterfaceError) and self._gone()):
+            # "connection was closed", "released back to the pool", socket errors, and the
+            # protocol confusion asyncpg reports when the server's goodbye arrived between
+            # statements ("cannot switch to state ...") all mean the same: this connection
+            # is gone (G5).
+            return ConnectionLost(f"PostgreSQL connection lost: {error}", code="08003")
+        if isinstance(error, asyncpg.InterfaceError):
+            # The connection lives but refused the call (e.g. another operation in progress).
+            return DatabaseError(f"asyncpg refused the call: {error}")
+        return None
+
+    def _gone(self) -> bool:
+        import asyncpg  # noqa: PLC0415 - loaded already by open()
+
+        try:
+            return bool(self._raw.is_closed())
+        except asyncpg.InterfaceError:  # a proxy asyncpg already took back
+            return True
+
+    async def _release(self, discard: bool) -> None:
+        await self._pg.release(self._raw, discard)
+
+
+def _postgres_error(error: Any) -> MapperError:
+    code: str = getattr(error, "sqlstate", "") or ""
+    message = getattr(error, "message", None) or str(error)
+    if code.startswith("08") or code in ("57P01", "57P02", "57P03"):
+        return ConnectionLost(f"PostgreSQL connection lost: {message}", code=code)
+    if code in _INTEGRITY:
+        return IntegrityError(
+            message,
+            code=code,
+            constraint=getattr(error, "constraint_name", None),
+            table=getattr(error, "table_name", None),
+        )
+    if code in _CONFLICT:
+        return ConflictError(message, code=code)
+    if code in _FULL:
+        return StorageFull(message, code=code)
+    if code.startswith("22"):
+        return DataError(message, code=code)
+    if code == "57014":
+        return DatabaseError(f"statement cancelled: {message}", code=code)
+    return DatabaseError(message, code=code)

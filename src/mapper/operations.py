@@ -1,0 +1,181 @@
+"""Backend-neutral operations: what the unit of work asks a backend to do.
+
+A flush becomes a list of `InsertBatch`, `UpdateBatch` and `DeleteBatch`; queries become
+`Select` and `Count`. Values are Python values, already checked against their column types;
+each backend converts them for its driver (SQL dialects) or stores them (memory backend).
+Rows are listed in the order they must be written (GUARANTEES G8).
+
+Pure data. Built by `uow/`; consumed by `dialects/`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import attrs
+
+from mapper.codec import row_codec
+from mapper.criteria import Criterion, Ordering
+from mapper.mapping import ColumnMeta, EntityMeta, RelationMeta
+from mapper.types import DialectName
+
+__all__ = [
+    "Count",
+    "DeleteBatch",
+    "InsertBatch",
+    "LockRows",
+    "Operation",
+    "OperationName",
+    "PlannedBatch",
+    "Select",
+    "SelectLinked",
+    "UpdateBatch",
+    "WriteBatch",
+    "linked_rows",
+]
+
+OperationName = Literal[
+    "insert", "update", "delete", "lock", "select", "count", "begin", "commit", "rollback", "ddl"
+]
+
+
+@attrs.frozen(eq=False)
+class InsertBatch:
+    """Insert `rows` (values in `columns` order) into the mapping's table.
+
+    `returning` names the database-generated columns to read back; the backend returns
+    their values in the order of `rows`, whatever order the database reports them in (G9).
+    """
+
+    meta: EntityMeta
+    columns: tuple[ColumnMeta, ...]
+    rows: Sequence[tuple[Any, ...]]
+    returning: tuple[ColumnMeta, ...] = ()
+
+    operation: Literal["insert"] = "insert"
+
+
+@attrs.frozen(eq=False)
+class UpdateBatch:
+    """Set `columns` to `values[i]` in the row whose primary key is `keys[i]`.
+
+    With a version column, the row must still have `versions[i]`, and the version is bumped
+    by one. The backend reports which rows were not matched (stale).
+    """
+
+    meta: EntityMeta
+    columns: tuple[ColumnMeta, ...]
+    keys: Sequence[tuple[Any, ...]]
+    values: Sequence[tuple[Any, ...]]
+    versions: Sequence[Any] | None = None
+
+    operation: Literal["update"] = "update"
+
+    @property
+    def rows(self) -> Sequence[tuple[Any, ...]]:
+        return self.keys
+
+
+@attrs.frozen(eq=False)
+class DeleteBatch:
+    """Delete the rows whose primary keys are `keys` (and, if versioned, still `versions`)."""
+
+    meta: EntityMeta
+    keys: Sequence[tuple[Any, ...]]
+    versions: Sequence[Any] | None = None
+
+    operation: Literal["delete"] = "delete"
+
+    @property
+    def rows(self) -> Sequence[tuple[Any, ...]]:
+        return self.keys
+
+
+@attrs.frozen(eq=False)
+class LockRows:
+    """Lock the rows with these keys, in key order, before a flush changes them (G8).
+
+    Sent only to backends with row locks, when a flush would otherwise touch one table's
+    rows in more than one batch: the lock order is then the key order whatever the batches.
+    """
+
+    meta: EntityMeta
+    keys: Sequence[tuple[Any, ...]]
+
+    operation: Literal["lock"] = "lock"
+
+    @property
+    def rows(self) -> Sequence[tuple[Any, ...]]:
+        return self.keys
+
+
+@attrs.frozen(eq=False)
+class Select:
+    """Read all mapped columns of the rows matching `where`, in column order."""
+
+    meta: EntityMeta
+    where: Criterion | None = None
+    order_by: tuple[Ordering, ...] = ()
+    limit: int | None = None
+    offset: int | None = None
+
+    operation: Literal["select"] = "select"
+
+
+@attrs.frozen(eq=False)
+class SelectLinked:
+    """Targets of a many-to-many relation for the owners with `owner_keys`, in one query.
+
+    Each row is the owner's key followed by the target's columns in column order.
+    """
+
+    relation: RelationMeta
+    owner_keys: Sequence[Any]
+
+    operation: Literal["select"] = "select"
+
+    @property
+    def meta(self) -> EntityMeta:
+        return self.relation.target
+
+
+def linked_rows(
+    op: SelectLinked, rows: Sequence[Sequence[Any]], dialect: DialectName
+) -> list[tuple[Any, Sequence[Any]]]:
+    """(owner key, target row) pairs in Python values, from a backend's SelectLinked rows."""
+    owner = op.relation.link_owner
+    owner_load = None if owner is None else owner.type.loader(dialect)
+    target_load = row_codec(op.relation.target, dialect).load
+    result = []
+    for row in rows:
+        key = row[0] if owner_load is None or row[0] is None else owner_load(row[0])
+        target = tuple(row[1:])
+        result.append((key, target if target_load is None else target_load(target)))
+    return result
+
+
+@attrs.frozen(eq=False)
+class Count:
+    """Count the rows matching `where` (`exists` stops at the first)."""
+
+    meta: EntityMeta
+    where: Criterion | None = None
+    exists: bool = False
+
+    operation: Literal["count"] = "count"
+
+
+WriteBatch = InsertBatch | UpdateBatch | DeleteBatch | LockRows
+Operation = WriteBatch | Select | SelectLinked | Count
+
+
+@attrs.frozen
+class PlannedBatch:
+    """One batch the next flush would run: shown by `UnitOfWork.plan()`, run by nothing."""
+
+    operation: Literal["insert", "update", "delete", "lock"]
+    table: str
+    rows: int
+    sql: tuple[str, ...]
+    """The statements the backend would send (empty for the memory backend)."""

@@ -1,0 +1,308 @@
+"""What relations make a flush do, besides each entity's own columns.
+
+Before a flush computes its change set, `RelationPlanner.plan`:
+- adds the new entities reachable through relations (cascade on add);
+- turns one-to-many collection changes into foreign keys: an appended child gets the owner
+  in its back reference, a removed one loses it (or is removed, when the relation's rule is
+  "cascade");
+- follows the delete rules of removed entities: children removed ("cascade") or cleared
+  ("set_null"), and many-to-many links removed;
+- turns many-to-many collection changes into link rows to insert and delete.
+Where it must know rows no query loaded (the children of a removed entity, the links of a
+collection the user replaced), it asks the unit of work through the `Reader` callbacks; all
+else is pure. Writes into entities go through `write`, which the unit of work logs so a
+failed flush can put them back (GUARANTEES G2).
+
+Called by `uow/unit_of_work.py` at flush and plan.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any
+
+from mapper.codec import PendingKey, entity_codec
+from mapper.mapping import EntityMeta, RelationMeta
+from mapper.placeholders import NotLoaded, NotLoadedReference, placeholder_key
+from mapper.registry import Registry
+from mapper.uow.changes import ChangeSet, Delete, Insert
+from mapper.uow.identity_map import IdentityMap
+
+__all__ = ["Collections", "Reader", "RelationPlanner", "link_value"]
+
+Collections = dict[tuple[int, str], tuple[Any, ...]]
+"""Members of each loaded collection as last loaded or flushed, by (id(owner), attribute)."""
+
+Reader = Callable[[RelationMeta, Sequence[Any]], Awaitable[list[tuple[Any, Any]]]]
+"""Reads (owner key, related entity) pairs of a relation for owners with the given keys."""
+
+
+def link_value(entity: Any, meta: EntityMeta) -> Any:
+    """The key a link row holds for `entity`: its key, or a pending key if it is new."""
+    key = entity_codec(meta).key(entity)
+    return PendingKey(entity) if key is None else key
+
+
+class RelationPlanner:
+    """Plans one flush's relation work; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        registry: Registry,
+        identity: IdentityMap,
+        new: dict[int, tuple[EntityMeta, Any]],
+        removed: dict[tuple[EntityMeta, Any], Any],
+        collections: Collections,
+        write: Callable[[Any, str, Any], None],
+        read: Reader,
+    ) -> None:
+        self._registry = registry
+        self._identity = identity
+        self._new = new
+        self._removed = removed
+        self._collections = collections
+        self._write = write
+        self._read = read
+        self.links = ChangeSet()
+        # Link rows planned, by the identities of the two entities: a link added (or
+        # dropped) from both sides, or unlinked and removed, is written once.
+        self._linked: set[tuple[int, int, int, str]] = set()
+
+    # -- the whole plan -----------------------------------------------------------------
+
+    async def plan(self) -> ChangeSet:
+        """Apply the relation rules to the tracking state; return the link changes."""
+        self._cascade_adds()
+        await self._collection_changes()
+        self._cascade_adds()  # children appended to collections may be new
+        await self._removals()
+        return self.links
+
+    def _metas_with_relations(self) -> list[EntityMeta]:
+        return [meta for meta in self._registry.metas() if meta.relations]
+
+    def _tracked(self) -> Iterable[tuple[EntityMeta, Any]]:
+        for meta in self._metas_with_relations():
+            for entity in self._identity.table(meta).entities.values():
+                yield meta, entity
+        yield from [item for item in self._new.values() if item[0].relations]
+
+    def _is_tracked(self, meta: EntityMeta, entity: Any) -> bool:
+        if id(entity) in self._new:
+            return True
+        key = entity_codec(meta).key(entity)
+        return key is not None and self._identity.get(meta, key) is entity
+
+    def _is_new(self, meta: EntityMeta, entity: Any) -> bool:
+        """New: never stored (no key yet). An untracked entity with a key is taken as stored."""
+        key = entity_codec(meta).key(entity)
+        if meta.composite_key:
+            return any(part is None for part in key)
+        return key is None
+
+    # -- cascade on add -------------------------------------------------------------------
+
+    def _cascade_adds(self) -> None:
+        # Breadth first, in the order entities were added: related new entities get their
+        # keys in the order the user added what refers to them.
+        queue = collections.deque(self._tracked())
+        while queue:
+            meta, entity = queue.popleft()
+            if self._removed and (meta, _key(meta, entity)) in self._removed:
+                continue  # what is being deleted adds nothing
+            for relation in meta.relations.values():
+                target = relation.target
+                for member in _held(entity, relation):
+                    if not isinstance(member, target.entity):
+                        continue  # the flush's checks name a wrong type
+                    if self._is_tracked(target, member) or not self._is_new(target, member):
+                        continue
+                    self._new[id(member)] = (target, member)
+                    queue.append((target, member))
+
+    # -- collections ----------------------------------------------------------------------
+
+    async def _members_before(self, relation: RelationMeta, owner: Any) -> tuple[Any, ...]:
+        """The collection as stored: its snapshot, or (if it was replaced unloaded) read."""
+        snapshot = self._collections.get((id(owner), relation.attribute))
+        if snapshot is not None:
+            return snapshot
+        if id(owner) in self._new:
+            return ()
+        key = entity_codec(relation.owner).key(owner)
+        pairs = await self._read(relation, [key])
+        stored = tuple(member for _, member in pairs)
+        self._collections[(id(owner), relation.attribute)] = stored
+        return stored
+
+    async def _collection_changes(self) -> None:
+        moves: list[tuple[RelationMeta, Any, list[Any], list[Any]]] = []
+        for meta, owner in list(self._tracked()):
+            if (meta, _key(meta, owner)) in self._removed:
+                continue  # its removal decides what happens to its members
+            for relation in meta.relations.values():
+                if not relation.collection and relation.remote is None:
+                    continue  # a many-to-one: its own foreign key column says it all
+                current = getattr(owner, relation.attribute)
+                if isinstance(current, NotLoaded):
+                    continue
+                if not relation.collection:  # the back side of a one-to-one
+                    current = () if current is None else (current,)
+                before = await self._members_before(relation, owner)
+                added, dropped = _difference(current, before)
+                if relation.remote is not None:
+                    moves.append((relation, owner, added, dropped))
+                else:
+                    self._link(relation, owner, added, dropped)
+        # Every child's new owner first, then what was dropped: a child moved from one
+        # collection to another is kept, whichever owner comes first.
+        for relation, owner, added, _ in moves:
+            if relation.back is not None:
+                for child in added:
+                    if getattr(child, relation.back.attribute) is not owner:
+                        self._write(child, relation.back.attribute, owner)
+        for relation, owner, _, dropped in moves:
+            if relation.back is not None:
+                for child in dropped:
+                    self._drop_child(relation, owner, child)
+
+    def _drop_child(self, relation: RelationMeta, owner: Any, child: Any) -> None:
+        back = relation.back
+        if back is None or getattr(child, back.attribute) is not owner:
+            return  # moved to another owner meanwhile
+        if relation.on_delete == "cascade":
+            self._remove(relation.target, child)
+        else:
+            self._write(child, back.attribute, None)
+
+    def _link(
+        self, relation: RelationMeta, owner: Any, added: list[Any], dropped: list[Any]
+    ) -> None:
+        link = relation.link
+        if link is None:
+            return
+        owner_value = link_value(owner, relation.owner)
+        for target in added:
+            if self._first_time(relation, owner, target, "insert"):
+                values = _link_row(relation, owner_value, link_value(target, relation.target))
+                self.links.inserts.setdefault(link, []).append(Insert(None, values, ()))
+        for target in dropped:
+            self._unlink(relation, owner, target)
+
+    def _first_time(self, relation: RelationMeta, owner: Any, target: Any, what: str) -> bool:
+        first, second = _link_row(relation, owner, target)
+        mark = (id(relation.link), id(first), id(second), what)
+        if mark in self._linked:
+            return False
+        self._linked.add(mark)
+        return True
+
+    def _unlink(self, relation: RelationMeta, owner: Any, target: Any) -> None:
+        link = relation.link
+        if link is None or not self._first_time(relation, owner, target, "delete"):
+            return
+        owner_key = entity_codec(relation.owner).key(owner)
+        target_key = entity_codec(relation.target).key(target)
+        key = _link_row(relation, owner_key, target_key)
+        self.links.deletes.setdefault(link, []).append(Delete(None, key, None))
+
+    # -- removals -------------------------------------------------------------------------
+
+    def _remove(self, meta: EntityMeta, entity: Any) -> None:
+        if id(entity) in self._new:
+            del self._new[id(entity)]
+            return
+        key = entity_codec(meta).key(entity)
+        if key is not None and self._identity.holds(meta, key, entity):
+            self._removed[(meta, key)] = entity
+
+    async def _removals(self) -> None:
+        done: set[int] = set()
+        while True:
+            pending = [
+                (meta, entity)
+                for (meta, _), entity in list(self._removed.items())
+                if id(entity) not in done and meta.relations
+            ]
+            if not pending:
+                return
+            for meta, entity in pending:
+                done.add(id(entity))
+                for relation in meta.relations.values():
+                    await self._follow_rule(relation, entity)
+
+    async def _follow_rule(self, relation: RelationMeta, entity: Any) -> None:
+        if relation.link is not None:
+            for target in await self._current(relation, entity, stored=True):
+                self._unlink(relation, entity, target)
+            return
+        if relation.remote is None or relation.on_delete == "restrict" or relation.back is None:
+            return  # restrict: the foreign key refuses the delete while children exist
+        back = relation.back.attribute
+        owner_key = _key(relation.owner, entity)
+        for child in await self._current(relation, entity, stored=False):
+            # A child the user moved to another owner in this flush is left where it went.
+            if not _points_at(getattr(child, back), entity, owner_key):
+                continue
+            if relation.on_delete == "cascade":
+                self._remove(relation.target, child)
+            else:
+                self._write(child, back, None)
+
+    async def _current(self, relation: RelationMeta, owner: Any, stored: bool) -> list[Any]:
+        """The members of a removed owner: stored ones (read when the collection is not
+        loaded), and unless `stored`, ones in its loaded collection and new entities that
+        point at it."""
+        snapshot = self._collections.get((id(owner), relation.attribute))
+        if snapshot is not None:
+            found = {id(m): m for m in snapshot}
+        else:
+            key = _key(relation.owner, owner)
+            found = {id(m): m for _, m in await self._read(relation, [key])}
+        if stored:
+            return list(found.values())
+        for member in _held(owner, relation):
+            found.setdefault(id(member), member)
+        back = relation.back
+        if back is not None:
+            for meta, entity in self._new.values():
+                if meta is relation.target and getattr(entity, back.attribute) is owner:
+                    found.setdefault(id(entity), entity)
+        return list(found.values())
+
+
+def _points_at(value: Any, owner: Any, owner_key: Any) -> bool:
+    """Whether a child's reference (an entity or an unloaded placeholder) is `owner`."""
+    if isinstance(value, NotLoadedReference):
+        return bool(placeholder_key(value) == owner_key)
+    return value is owner
+
+
+def _held(entity: Any, relation: RelationMeta) -> list[Any]:
+    value = getattr(entity, relation.attribute)
+    if value is None or isinstance(value, NotLoaded):
+        return []
+    return list(value) if relation.collection else [value]
+
+
+def _difference(current: Iterable[Any], before: Iterable[Any]) -> tuple[list[Any], list[Any]]:
+    """Members added and dropped, by identity, in the collection's order."""
+    now = {id(member): member for member in current}
+    then = {id(member): member for member in before}
+    added = [member for key, member in now.items() if key not in then]
+    dropped = [member for key, member in then.items() if key not in now]
+    return added, dropped
+
+
+def _link_row(relation: RelationMeta, owner: Any, target: Any) -> tuple[Any, Any]:
+    """A link row's values in the link table's column order."""
+    link = relation.link
+    if link is not None and link.primary_key[0] is relation.link_owner:
+        return (owner, target)
+    return (target, owner)
+
+
+def _key(meta: EntityMeta, entity: Any) -> Any:
+    return entity_codec(meta).key(entity)

@@ -1,0 +1,169 @@
+"""Change sets: what a flush must write, computed from snapshots. Pure.
+
+`compute_changes` compares every persistent entity's current column values with its
+snapshot (only changed columns are written; an unchanged entity writes nothing), collects
+the entities added and removed, fills in column defaults and initial versions, and checks
+every value that will be written (`validation.py`), raising one `ValidationError` before any
+SQL. It never writes into entities: `plan()` runs it too.
+
+Called by `uow/unit_of_work.py` at flush and plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from mapper.codec import entity_codec
+from mapper.errors import UnitOfWorkError, ValidationError, Violation
+from mapper.mapping import EntityMeta
+from mapper.uow.identity_map import IdentityMap
+from mapper.uow.validation import validator_for
+
+__all__ = ["ChangeSet", "Delete", "Insert", "Update", "compute_changes", "key_tuple"]
+
+INITIAL_VERSION = 1
+
+
+def key_tuple(meta: EntityMeta, key: Any) -> tuple[Any, ...]:
+    """A key as a tuple of its column values (identity-map keys are bare for one column)."""
+    return key if meta.composite_key else (key,)
+
+
+@attrs.frozen(eq=False)
+class Insert:
+    """A new entity: the values to insert and the attributes the flush sets on it first."""
+
+    entity: Any
+    values: tuple[Any, ...]
+    writes: tuple[tuple[str, Any], ...]
+    """(attribute, value) pairs from column defaults and the initial version."""
+
+
+@attrs.frozen(eq=False)
+class Update:
+    """A persistent entity whose columns at `positions` differ from its snapshot."""
+
+    entity: Any
+    key: Any
+    positions: tuple[int, ...]
+    values: tuple[Any, ...]
+    version: Any | None
+    """The version the row must still have (from the snapshot), if versioned."""
+
+
+@attrs.frozen(eq=False)
+class Delete:
+    """A persistent entity to delete."""
+
+    entity: Any
+    key: Any
+    version: Any | None
+
+
+@attrs.define
+class ChangeSet:
+    """Everything one flush writes, per mapping."""
+
+    inserts: dict[EntityMeta, list[Insert]] = attrs.Factory(dict)
+    updates: dict[EntityMeta, list[Update]] = attrs.Factory(dict)
+    deletes: dict[EntityMeta, list[Delete]] = attrs.Factory(dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.inserts or self.updates or self.deletes)
+
+
+def _insert(meta: EntityMeta, entity: Any, out: list[Violation]) -> Insert:
+    values = list(entity_codec(meta).values(entity))
+    writes: list[tuple[str, Any]] = []
+    for column in meta.columns:
+        if column.version:
+            value: Any = INITIAL_VERSION
+        elif values[column.position] is None and column.default is not None:
+            value = column.default_value()
+        else:
+            continue
+        values[column.position] = value
+        writes.append((column.attribute, value))
+    validator_for(meta).row(values, out)
+    return Insert(entity, tuple(values), tuple(writes))
+
+
+def _updates(
+    meta: EntityMeta,
+    entities: Mapping[Any, Any],
+    snapshots: Mapping[Any, tuple[Any, ...]],
+    removed: Mapping[tuple[EntityMeta, Any], Any],
+    out: list[Violation],
+) -> list[Update]:
+    codec = entity_codec(meta)
+    read = codec.values
+    frozen = codec.snapshot if codec.mutable_positions else None
+    version = meta.version
+    keys = {c.position for c in meta.primary_key}
+    validator = validator_for(meta)
+    updates = []
+    for key, entity in entities.items():
+        values = read(entity)
+        current = values if frozen is None else frozen(values)
+        snapshot = snapshots[key]
+        try:
+            unchanged = current == snapshot
+        except ArithmeticError:  # Decimal("sNaN") refuses comparison; the checks report it
+            unchanged = False
+        if unchanged or (meta, key) in removed:
+            continue
+        positions = tuple(
+            i
+            for i, (now, then) in enumerate(zip(current, snapshot, strict=True))
+            if _differs(now, then)
+        )
+        if keys.intersection(positions):
+            raise UnitOfWorkError(
+                f"the primary key of a loaded {meta.name} changed from {key!r} to "
+                f"{codec.key(entity)!r}; keys cannot change: remove the entity and add a new one"
+            )
+        expected = None
+        if version is not None:
+            expected = snapshot[version.position]
+            positions = tuple(p for p in positions if p != version.position)
+            if not positions:
+                continue
+        validator.columns(values, positions, out)
+        updates.append(Update(entity, key, positions, values, expected))
+    return updates
+
+
+def _differs(now: Any, then: Any) -> bool:
+    try:
+        return bool(now != then)
+    except ArithmeticError:
+        return True
+
+
+def compute_changes(
+    identity: IdentityMap,
+    added: Iterable[tuple[EntityMeta, Any]],
+    removed: Mapping[tuple[EntityMeta, Any], Any],
+) -> ChangeSet:
+    """The change set of a unit of work; raises `ValidationError` listing every bad value."""
+    changes = ChangeSet()
+    violations: list[Violation] = []
+    for meta, entity in added:
+        changes.inserts.setdefault(meta, []).append(_insert(meta, entity, violations))
+    for meta, entries in identity.tables():
+        if entries.entities:
+            updates = _updates(meta, entries.entities, entries.snapshots, removed, violations)
+            if updates:
+                changes.updates[meta] = updates
+    for (meta, key), entity in removed.items():
+        expected = None
+        if meta.version is not None:
+            snapshot = identity.table(meta).snapshots.get(key)
+            expected = None if snapshot is None else snapshot[meta.version.position]
+        changes.deletes.setdefault(meta, []).append(Delete(entity, key, expected))
+    if violations:
+        raise ValidationError(violations)
+    return changes

@@ -1,0 +1,193 @@
+"""Commit order: turns a change set into ordered batches. Pure.
+
+Tables follow the registry's foreign-key order (graphlib): inserts parents first, then
+updates, then deletes children first. Within a table rows go in primary-key order
+(GUARANTEES G8), so two units of work touching the same rows lock them in the same order;
+rows of a self-referencing table go parents first (children first for deletes), and rows
+whose key the database generates keep the order they were added. Updates are grouped by
+the set of columns they change: one batch per group.
+
+Called by `uow/unit_of_work.py` at flush and plan.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import attrs
+
+from mapper.mapping import EntityMeta
+from mapper.operations import DeleteBatch, InsertBatch, LockRows, UpdateBatch, WriteBatch
+from mapper.uow.changes import ChangeSet, Delete, Insert, Update, key_tuple
+
+__all__ = ["Step", "order_changes"]
+
+R = TypeVar("R")
+
+
+@attrs.frozen(eq=False)
+class Step:
+    """One batch to run, with the change records of its rows (same order as the rows)."""
+
+    op: WriteBatch
+    records: tuple[Insert | Update | Delete, ...]
+
+
+def _sorted(records: list[R], key: Callable[[R], Any]) -> list[R]:
+    try:
+        return sorted(records, key=key)
+    except TypeError:  # keys of mixed types: keep the order they came in
+        return records
+
+
+def _self_references(meta: EntityMeta) -> list[tuple[int, int]]:
+    """(column position, referenced column position) of foreign keys to the same table."""
+    pairs = []
+    for column in meta.columns:
+        fk = column.foreign_key
+        if fk is not None and fk.target_table.lower() == meta.table.lower():
+            target = next(c for c in meta.columns if c.name == fk.target_column)
+            pairs.append((column.position, target.position))
+    return pairs
+
+
+def _parents_first(
+    meta: EntityMeta, records: list[R], values: Callable[[R], Sequence[Any]]
+) -> list[R]:
+    """Records (given in key order) reordered so a row follows the rows it refers to.
+
+    Among the rows free to go, the one earliest in key order goes next, so the order departs
+    from key order no more than the references demand. Rows that refer to each other in a
+    cycle keep key order: one statement holds them all, and PostgreSQL and SQLite check
+    foreign keys at the end of the statement.
+    """
+    pairs = _self_references(meta)
+    if not pairs or len(records) < 2:
+        return records
+    parents: list[set[int]] = [set() for _ in records]
+    for target_position in {t for _, t in pairs}:
+        index = {values(r)[target_position]: i for i, r in enumerate(records)}
+        for i, record in enumerate(records):
+            for position, target in pairs:
+                if target == target_position:
+                    j = index.get(values(record)[position])
+                    if j is not None and j != i:
+                        parents[i].add(j)
+    children: list[list[int]] = [[] for _ in records]
+    for i, mine in enumerate(parents):
+        for j in mine:
+            children[j].append(i)
+    waiting = [len(mine) for mine in parents]
+    free = [i for i, count in enumerate(waiting) if count == 0]
+    heapq.heapify(free)
+    order: list[int] = []
+    while free:
+        i = heapq.heappop(free)
+        order.append(i)
+        for child in children[i]:
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                heapq.heappush(free, child)
+    if len(order) < len(records):
+        return records
+    return [records[i] for i in order]
+
+
+def _children_first(
+    meta: EntityMeta, records: list[R], values: Callable[[R], Sequence[Any]]
+) -> list[R]:
+    """Records (given in key order) reordered so a row goes before the rows it refers to."""
+    reversed_keys = _parents_first(meta, records[::-1], values)
+    return reversed_keys[::-1]
+
+
+def _insert_steps(meta: EntityMeta, inserts: list[Insert]) -> Step:
+    generated = meta.generated
+    if generated is not None:
+        # The database makes every key (the checks refuse values for a generated key), so
+        # rows go in the order they were added and their keys come back through RETURNING.
+        columns = tuple(c for c in meta.columns if c is not generated)
+        rows = [tuple(r.values[c.position] for c in columns) for r in inserts]
+        return Step(InsertBatch(meta, columns, rows, returning=(generated,)), tuple(inserts))
+    key_positions = [c.position for c in meta.primary_key]
+    records = _sorted(inserts, lambda r: tuple(r.values[p] for p in key_positions))
+    records = _parents_first(meta, records, lambda r: r.values)
+    return Step(InsertBatch(meta, meta.columns, [r.values for r in records]), tuple(records))
+
+
+def _update_steps(meta: EntityMeta, updates: list[Update]) -> list[Step]:
+    groups: dict[tuple[int, ...], list[Update]] = {}
+    for record in updates:
+        groups.setdefault(record.positions, []).append(record)
+    ordered = [_sorted(group, lambda r: key_tuple(meta, r.key)) for group in groups.values()]
+    # Groups in the order of their first key, so the plan does not depend on load order.
+    ordered = _sorted(ordered, lambda g: (key_tuple(meta, g[0].key), g[0].positions))
+    steps = []
+    for records in ordered:
+        positions = records[0].positions
+        columns = tuple(meta.columns[p] for p in positions)
+        batch = UpdateBatch(
+            meta,
+            columns,
+            keys=[key_tuple(meta, r.key) for r in records],
+            values=[tuple(r.values[p] for p in positions) for r in records],
+            versions=[r.version for r in records] if meta.version is not None else None,
+        )
+        steps.append(Step(batch, tuple(records)))
+    return steps
+
+
+def _delete_steps(
+    meta: EntityMeta, deletes: list[Delete], snapshot_of: Callable[[Delete], Sequence[Any]] | None
+) -> list[Step]:
+    records = _sorted(deletes, lambda r: key_tuple(meta, r.key))
+    if snapshot_of is not None:
+        records = _children_first(meta, records, snapshot_of)
+    batch = DeleteBatch(
+        meta,
+        keys=[key_tuple(meta, r.key) for r in records],
+        versions=[r.version for r in records] if meta.version is not None else None,
+    )
+    return [Step(batch, tuple(records))]
+
+
+def order_changes(
+    changes: ChangeSet,
+    table_order: Sequence[EntityMeta],
+    snapshot_of: Callable[[EntityMeta, Delete], Sequence[Any]],
+    row_locks: bool = False,
+) -> list[Step]:
+    """The flush's batches in the order they must run.
+
+    With `row_locks`, a flush that would update or delete rows in more than one batch first
+    locks all of them, table by table in foreign-key order and key order within a table, so
+    two flushes never take the same row locks in opposite orders (G8).
+    """
+    inserts: list[Step] = []
+    for meta in table_order:
+        if meta in changes.inserts:
+            inserts.append(_insert_steps(meta, changes.inserts[meta]))
+    writes: list[Step] = []
+    for meta in table_order:
+        if meta in changes.updates:
+            writes.extend(_update_steps(meta, changes.updates[meta]))
+    for meta in reversed(table_order):
+        if meta in changes.deletes:
+            reader = None
+            if _self_references(meta):
+                reader = lambda record, meta=meta: snapshot_of(meta, record)  # noqa: E731
+            writes.extend(_delete_steps(meta, changes.deletes[meta], reader))
+    locks = _lock_steps(changes, table_order) if row_locks and len(writes) > 1 else []
+    return [*inserts, *locks, *writes]
+
+
+def _lock_steps(changes: ChangeSet, table_order: Sequence[EntityMeta]) -> list[Step]:
+    steps = []
+    for meta in table_order:
+        records = [*changes.updates.get(meta, ()), *changes.deletes.get(meta, ())]
+        if records:
+            keys = _sorted([key_tuple(meta, r.key) for r in records], lambda key: key)
+            steps.append(Step(LockRows(meta, keys), ()))
+    return steps

@@ -1,0 +1,157 @@
+"""Turning rows into entities through the identity map.
+
+Every loaded row goes through the unit of work's identity map: a row whose key is already
+there yields the object the unit of work holds (its unflushed changes survive), any other
+row becomes a new entity with a snapshot of its values. Untracked loading (streams) builds
+entities without keeping them, so memory stays flat. The helpers below plan and apply
+`load=` of relations, level by level: which keys to fetch, and where the fetched entities
+go (only placeholders are replaced, so nothing the user changed is overwritten).
+
+Pure. Called by `uow/unit_of_work.py`, which runs the queries.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from mapper.codec import entity_codec, write_attribute
+from mapper.mapping import EntityMeta, RelationMeta
+from mapper.placeholders import NotLoaded, NotLoadedReference, placeholder_key
+from mapper.uow.identity_map import IdentityMap
+
+__all__ = [
+    "fill_references",
+    "foreign_keys_to_load",
+    "group_members",
+    "LoadTree",
+    "load_tree",
+    "materialize",
+    "related_entities",
+    "row_key",
+    "unloaded",
+]
+
+
+def row_key(meta: EntityMeta) -> Callable[[Sequence[Any]], Any]:
+    """Reads the identity-map key (bare value, or tuple for composite keys) from a row."""
+    found: Callable[[Sequence[Any]], Any] | None = meta.compiled.get(row_key)
+    if found is None:
+        # itemgetter of several positions returns a tuple: the composite key.
+        positions = [c.position for c in meta.primary_key]
+        found = meta.compiled[row_key] = operator.itemgetter(*positions)
+    return found
+
+
+def materialize(
+    identity: IdentityMap, meta: EntityMeta, rows: Sequence[Sequence[Any]], track: bool = True
+) -> list[Any]:
+    """The entities for `rows` (Python values in column order), one object per key."""
+    codec = entity_codec(meta)
+    build = codec.build
+    snapshot = codec.snapshot
+    key_of = row_key(meta)
+    entries = identity.table(meta)
+    entities = entries.entities
+    snapshots = entries.snapshots
+    result: list[Any] = []
+    append = result.append
+    for row in rows:
+        key = key_of(row)
+        entity = entities.get(key)
+        if entity is None:
+            entity = build(row)
+            if track:
+                entities[key] = entity
+                snapshots[key] = snapshot(row)
+        append(entity)
+    return result
+
+
+# -- relations ---------------------------------------------------------------------------------
+
+Path = tuple[Any, ...]
+"""A `load=` item as a tuple of relation declarations: (UserMap.role, RoleMap.permissions)."""
+
+
+LoadTree = dict[RelationMeta, "LoadTree"]
+
+
+def load_tree(meta: EntityMeta, load: Iterable[Any]) -> LoadTree:
+    """`load=[A.x, (A.x, B.y), A.z]` as a tree {x: {y: {}}, z: {}} of compiled relations.
+
+    Built before any query runs, so a bad `load=` fails without reading anything.
+    """
+    tree: LoadTree = {}
+    for item in load:
+        path = item if isinstance(item, tuple) else (item,)
+        node, owner = tree, meta
+        for reference in path:
+            if not getattr(reference, "kind", None):
+                raise TypeError(
+                    f"load= takes relations of mappings (UserMap.role) or tuples of them, "
+                    f"got {reference!r}"
+                )
+            relation = owner.relation_of(reference)
+            node = node.setdefault(relation, {})
+            owner = relation.target
+    return tree
+
+
+def unloaded(entities: Iterable[Any], relation: RelationMeta) -> list[Any]:
+    """The entities whose relation attribute still holds a placeholder."""
+    attribute = relation.attribute
+    return [e for e in entities if isinstance(getattr(e, attribute), NotLoaded)]
+
+
+def related_entities(entities: Iterable[Any], relation: RelationMeta) -> list[Any]:
+    """What the relation holds for `entities` (loaded ones only), each entity once."""
+    seen: dict[int, Any] = {}
+    attribute = relation.attribute
+    for entity in entities:
+        value = getattr(entity, attribute)
+        if isinstance(value, NotLoaded) or value is None:
+            continue
+        for item in value if relation.collection else (value,):
+            seen.setdefault(id(item), item)
+    return list(seen.values())
+
+
+def foreign_keys_to_load(owners: Sequence[Any], relation: RelationMeta) -> list[Any]:
+    """The distinct foreign keys many-to-one placeholders of `owners` carry."""
+    keys: dict[Any, None] = {}
+    for owner in owners:
+        value = getattr(owner, relation.attribute)
+        if type(value) is NotLoadedReference:
+            keys[placeholder_key(value)] = None
+    return list(keys)
+
+
+def fill_references(identity: IdentityMap, owners: Sequence[Any], relation: RelationMeta) -> None:
+    """Replace many-to-one placeholders with the held targets (None if the row is gone)."""
+    target = relation.target
+    for owner in owners:
+        value = getattr(owner, relation.attribute)
+        if type(value) is NotLoadedReference:
+            write_attribute(owner, relation.attribute, identity.get(target, placeholder_key(value)))
+
+
+def group_members(
+    identity: IdentityMap,
+    owners: Sequence[Any],
+    relation: RelationMeta,
+    members: Sequence[tuple[Any, Any]],
+) -> dict[int, list[Any]]:
+    """Members by owner (id), each list in the order of the members' keys."""
+    owner_key = entity_codec(relation.owner).key
+    by_key: dict[Any, list[Any]] = {owner_key(owner): [] for owner in owners}
+    member_key = entity_codec(relation.target).key
+    for key, member in sorted(members, key=lambda pair: _sortable(member_key(pair[1]))):
+        if key in by_key:
+            by_key[key].append(member)
+    return {id(owner): by_key[owner_key(owner)] for owner in owners}
+
+
+def _sortable(key: Any) -> Any:
+    return (0, key) if key is not None else (1, 0)

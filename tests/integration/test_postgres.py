@@ -1,0 +1,235 @@
+"""PostgreSQL-only behaviour: server-side faults, commit outcome, sessions left behind."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+
+from mapper import (
+    CommitOutcomeUnknown,
+    ConnectionLost,
+    Database,
+    StatementEvent,
+    UnitOfWork,
+    UnitOfWorkState,
+)
+from tests.integration.conftest import POSTGRES_URL
+from tests.integration.models import Role, User, UserMap, registry
+
+ONLY_BACKENDS = ("postgres",)
+
+
+async def terminate(pid: int) -> None:
+    """Kill one server backend from another connection and wait until it is gone."""
+    admin = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await admin.execute("SELECT pg_terminate_backend($1)", pid)
+        for _ in range(200):
+            if not await admin.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid=$1", pid):
+                return
+            await asyncio.sleep(0.01)
+    finally:
+        await admin.close()
+
+
+async def session_state(pid: int) -> str | None:
+    admin = await asyncpg.connect(POSTGRES_URL)
+    try:
+        state: str | None = await admin.fetchval(
+            "SELECT state FROM pg_stat_activity WHERE pid=$1", pid
+        )
+        return state
+    finally:
+        await admin.close()
+
+
+async def test_a_connection_lost_during_commit_is_an_unknown_outcome(store: Database) -> None:
+    """Killing the backend as COMMIT is sent raises CommitOutcomeUnknown, never 'rolled back'."""
+
+    async def kill_at_commit(event: StatementEvent) -> None:
+        if event.operation == "commit" and event.session_id is not None:
+            await terminate(event.session_id)
+
+    uow = UnitOfWork(store, registry)
+    uow.repository(Role).add(Role("maybe"))
+    with store.on_statement(kill_at_commit, when="before"):
+        with pytest.raises(CommitOutcomeUnknown) as raised:
+            await uow.commit()
+    assert raised.value.retryable is False
+    assert isinstance(raised.value.__cause__, Exception)
+    assert uow.state is UnitOfWorkState.FAILED
+    await uow.close()
+    async with UnitOfWork(store, registry) as check:  # the pool recovered
+        assert await check.repository(Role).count() == 0  # here the kill came first
+
+
+async def test_a_backend_killed_between_statements_is_connection_lost(store: Database) -> None:
+    """Killing the backend after the first batch raises ConnectionLost and writes nothing."""
+    async with UnitOfWork(store, registry) as uow:
+        uow.repository(User).add(User("ann", "ann@x"))
+
+    async def kill_after_insert(event: StatementEvent) -> None:
+        if event.operation == "insert" and event.session_id is not None:
+            await terminate(event.session_id)
+
+    uow = UnitOfWork(store, registry)
+    (ann,) = await uow.repository(User).find()
+    ann.name = "anna"
+    role = Role("lost")
+    uow.repository(Role).add(role)
+    with store.on_statement(kill_after_insert), pytest.raises(ConnectionLost) as raised:
+        await uow.commit()
+    assert raised.value.retryable
+    assert role.id is None and ann.version == 1
+    await uow.close()
+    async with UnitOfWork(store, registry) as check:  # the next unit of work just works
+        assert await check.repository(Role).count() == 0
+        assert (await check.repository(User).get(ann.id)).name == "ann"
+
+
+async def test_idle_pooled_connections_killed_are_replaced(store: Database) -> None:
+    """Units of work after the pool's idle connections were killed succeed (G5)."""
+    pids = []
+    async with UnitOfWork(store, registry) as uow:
+        await uow.repository(Role).count()
+    admin = await asyncpg.connect(POSTGRES_URL)
+    try:
+        pids = await admin.fetch(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE application_name='mapper' AND pid<>pg_backend_pid()"
+        )
+    finally:
+        await admin.close()
+    for row in pids:
+        await terminate(row["pid"])
+    await asyncio.sleep(0.05)
+    for i in range(10):
+        async with UnitOfWork(store, registry) as uow:
+            uow.repository(Role).add(Role(f"r{i}"))
+    async with UnitOfWork(store, registry) as uow:
+        assert await uow.repository(Role).count() == 10
+
+
+async def test_a_cancelled_flush_leaves_no_open_transaction(store: Database) -> None:
+    """After a cancel while blocked on a row lock, the server shows no idle transaction."""
+    async with UnitOfWork(store, registry) as uow:
+        uow.repository(User).add(User("ann", "ann@x"))
+    holder = UnitOfWork(store, registry)
+    (held,) = await holder.repository(User).find()
+    held.score = 1.0
+    await holder.flush()
+    pids: list[int] = []
+    uow = UnitOfWork(store, registry)
+    (ann,) = await uow.repository(User).find(UserMap.name == "ann")
+    ann.score = 2.0
+    with store.on_statement(lambda e: pids.append(e.session_id or 0)):
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.3):
+                await uow.commit()
+    await holder.rollback()
+    await holder.close()
+    await uow.close()
+    state = await session_state(pids[-1])
+    assert state in (None, "idle")
+
+
+async def slow_commits(schema: str, seconds: float) -> None:
+    """A deferred constraint trigger on roles that holds COMMIT open for `seconds`."""
+    admin = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await admin.execute(
+            f"""
+            CREATE OR REPLACE FUNCTION "{schema}".slow_commit() RETURNS trigger
+                LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep({seconds}); RETURN NULL; END $$;
+            CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON "{schema}".roles
+                DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+                EXECUTE FUNCTION "{schema}".slow_commit();
+            """
+        )
+    finally:
+        await admin.close()
+
+
+async def count_roles(schema: str) -> int:
+    admin = await asyncpg.connect(POSTGRES_URL)
+    try:
+        return int(await admin.fetchval(f'SELECT count(*) FROM "{schema}".roles'))
+    finally:
+        await admin.close()
+
+
+async def test_a_commit_cancelled_midway_is_awaited_for_its_outcome(store: Database) -> None:
+    """Cancelled during a slow COMMIT, the unit of work learns it committed and keeps keys."""
+    from tests.integration.conftest import POSTGRES_SCHEMA
+
+    await slow_commits(POSTGRES_SCHEMA, 0.5)
+    role = Role("landed")
+    uow = UnitOfWork(store, registry)
+    uow.repository(Role).add(role)
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.1):
+            await uow.commit()
+    assert role.id is not None  # committed: nothing was restored
+    assert await count_roles(POSTGRES_SCHEMA) == 1
+    await uow.close()
+
+
+async def test_a_commit_outliving_its_wait_is_an_unknown_outcome(
+    store: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When a cancelled COMMIT does not finish in time, the outcome is unknown, keys are kept."""
+    from mapper.uow import unit_of_work
+    from tests.integration.conftest import POSTGRES_SCHEMA
+
+    monkeypatch.setattr(unit_of_work, "_COMMIT_SETTLE_SECONDS", 0.1)
+    await slow_commits(POSTGRES_SCHEMA, 1.0)
+    role = Role("maybe")
+    uow = UnitOfWork(store, registry)
+    uow.repository(Role).add(role)
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.1):
+            await uow.commit()
+    assert uow.state is UnitOfWorkState.FAILED
+    assert isinstance(uow.failure, CommitOutcomeUnknown)
+    assert role.id is not None  # the row may exist: its key stays
+    with pytest.raises(Exception, match="outcome is unknown"):
+        uow.repository(Role)
+    async with asyncio.timeout(5):  # the connection goes once its COMMIT ends, and is dropped
+        while store.dialect.pool_status()[1]:
+            await asyncio.sleep(0.02)
+    assert await count_roles(POSTGRES_SCHEMA) == 1
+
+
+async def test_a_read_on_a_dead_connection_leaves_the_next_read_working(
+    store: Database,
+) -> None:
+    """Outside a transaction, one ConnectionLost; the next read takes a fresh connection."""
+    pids: list[int] = []
+    async with UnitOfWork(store, registry) as uow:
+        roles = uow.repository(Role)
+        with store.on_statement(lambda e: pids.append(e.session_id or 0)):
+            await roles.count()
+        await terminate(pids[0])
+        with pytest.raises(ConnectionLost):
+            await roles.count()
+        assert await roles.count() == 0
+        roles.add(Role("after"))
+    async with UnitOfWork(store, registry) as uow:
+        assert await uow.repository(Role).count() == 1
+
+
+async def test_a_database_that_cannot_be_reached_is_connection_lost() -> None:
+    """Connecting to a missing database raises ConnectionLost, not a driver error."""
+    from mapper import connect
+
+    url = POSTGRES_URL.rsplit("/", 1)[0] + "/no_such_database_here"
+    with pytest.raises(ConnectionLost) as raised:
+        await connect(url)
+    assert "no_such_database_here" in str(raised.value)
+    async with await connect(url, pool_min=0) as lazy:  # no connection until the first use
+        with pytest.raises(ConnectionLost):
+            async with UnitOfWork(lazy, registry) as uow:
+                await uow.repository(Role).count()
+        assert lazy.dialect.pool_status()[1] == 0
