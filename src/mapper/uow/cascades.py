@@ -89,37 +89,29 @@ class RelationPlanner:
                 yield meta, entity
         yield from [item for item in self._new.values() if item[0].relations]
 
-    def _is_tracked(self, meta: EntityMeta, entity: Any) -> bool:
-        if id(entity) in self._new:
-            return True
-        key = entity_codec(meta).key(entity)
-        return key is not None and self._identity.get(meta, key) is entity
-
-    def _is_new(self, meta: EntityMeta, entity: Any) -> bool:
-        """New: never stored (no key yet). An untracked entity with a key is taken as stored."""
-        key = entity_codec(meta).key(entity)
-        if meta.composite_key:
-            return any(part is None for part in key)
-        return key is None
-
     # -- cascade on add -------------------------------------------------------------------
 
     def _cascade_adds(self) -> None:
         # Breadth first, in the order entities were added: related new entities get their
         # keys in the order the user added what refers to them.
+        # This visits every tracked entity, so it is written for speed: a member with a key
+        # is stored (held or not), one without is new unless already added.
         queue = collections.deque(self._tracked())
+        new, removed = self._new, self._removed
         while queue:
             meta, entity = queue.popleft()
-            if self._removed and (meta, _key(meta, entity)) in self._removed:
+            if removed and (meta, _key(meta, entity)) in removed:
                 continue  # what is being deleted adds nothing
-            for relation in meta.relations.values():
-                target = relation.target
-                for member in _held(entity, relation):
-                    if not isinstance(member, target.entity):
+            for attribute, collection, target, target_class, target_key in _reaches(meta):
+                value = getattr(entity, attribute)
+                if value is None or isinstance(value, NotLoaded):
+                    continue
+                for member in value if collection else (value,):
+                    if not isinstance(member, target_class):
                         continue  # the flush's checks name a wrong type
-                    if self._is_tracked(target, member) or not self._is_new(target, member):
+                    if getattr(member, target_key) is not None or id(member) in new:
                         continue
-                    self._new[id(member)] = (target, member)
+                    new[id(member)] = (target, member)
                     queue.append((target, member))
 
     # -- collections ----------------------------------------------------------------------
@@ -139,17 +131,20 @@ class RelationPlanner:
 
     async def _collection_changes(self) -> None:
         moves: list[tuple[RelationMeta, Any, list[Any], list[Any]]] = []
+        removed, snapshots = self._removed, self._collections
         for meta, owner in list(self._tracked()):
-            if (meta, _key(meta, owner)) in self._removed:
-                continue  # its removal decides what happens to its members
-            for relation in meta.relations.values():
-                if not relation.collection and relation.remote is None:
-                    continue  # a many-to-one: its own foreign key column says it all
+            sides = _remote_sides(meta)
+            if not sides or (removed and (meta, _key(meta, owner)) in removed):
+                continue  # a removal decides what happens to its members
+            for relation in sides:
                 current = getattr(owner, relation.attribute)
                 if isinstance(current, NotLoaded):
                     continue
                 if not relation.collection:  # the back side of a one-to-one
                     current = () if current is None else (current,)
+                snapshot = snapshots.get((id(owner), relation.attribute))
+                if snapshot is not None and _same(current, snapshot):
+                    continue  # the common case, checked without building sets
                 before = await self._members_before(relation, owner)
                 added, dropped = _difference(current, before)
                 if relation.remote is not None:
@@ -280,11 +275,55 @@ def _points_at(value: Any, owner: Any, owner_key: Any) -> bool:
     return value is owner
 
 
+_Reach = tuple[str, bool, EntityMeta, type, str]
+
+
+class _Reaches:
+    """Key of the per-mapping cache of what `_cascade_adds` reads (in `EntityMeta.compiled`)."""
+
+
+def _reaches(meta: EntityMeta) -> list[_Reach]:
+    """Per relation: attribute, whether a collection, target, its class and key attribute."""
+    found: list[_Reach] | None = meta.compiled.get(_Reaches)
+    if found is None:
+        found = meta.compiled[_Reaches] = [
+            (
+                r.attribute,
+                r.collection,
+                r.target,
+                r.target.entity,
+                r.target.primary_key[0].attribute,  # relations point at single-column keys
+            )
+            for r in meta.relations.values()
+        ]
+    return found
+
+
+class _RemoteSides:
+    """Key of the per-mapping cache of `_remote_sides` (in `EntityMeta.compiled`)."""
+
+
+def _remote_sides(meta: EntityMeta) -> list[RelationMeta]:
+    """Collections and one-to-one back sides; many-to-ones are left out: their own foreign
+    key column says it all."""
+    found: list[RelationMeta] | None = meta.compiled.get(_RemoteSides)
+    if found is None:
+        found = meta.compiled[_RemoteSides] = [
+            r for r in meta.relations.values() if r.collection or r.remote is not None
+        ]
+    return found
+
+
 def _held(entity: Any, relation: RelationMeta) -> list[Any]:
     value = getattr(entity, relation.attribute)
     if value is None or isinstance(value, NotLoaded):
         return []
     return list(value) if relation.collection else [value]
+
+
+def _same(current: Any, before: tuple[Any, ...]) -> bool:
+    """Whether a collection holds the very members it held, in the same order."""
+    return len(current) == len(before) and all(a is b for a, b in zip(current, before, strict=True))
 
 
 def _difference(current: Iterable[Any], before: Iterable[Any]) -> tuple[list[Any], list[Any]]:

@@ -75,20 +75,33 @@ class ChangeSet:
         return bool(self.inserts or self.updates or self.deletes)
 
 
-def _insert(meta: EntityMeta, entity: Any, out: list[Violation]) -> Insert:
-    values = list(entity_codec(meta).values(entity))
-    writes: list[tuple[str, Any]] = []
-    for column in meta.columns:
-        if column.version:
-            value: Any = INITIAL_VERSION
-        elif values[column.position] is None and column.default is not None:
-            value = column.default_value()
-        else:
-            continue
-        values[column.position] = value
-        writes.append((column.attribute, value))
-    validator_for(meta).row(values, out)
-    return Insert(entity, tuple(values), tuple(writes))
+class _Inserter:
+    """Builds the `Insert`s of one mapping; what does not change per row is looked up once."""
+
+    def __init__(self, meta: EntityMeta) -> None:
+        self.read = entity_codec(meta).values
+        self.check = validator_for(meta).row
+        # Columns the flush fills in: versions always, defaults where the entity says None.
+        self.filled = [c for c in meta.columns if c.version or c.default is not None]
+
+    def insert(self, entity: Any, out: list[Violation]) -> Insert:
+        values = self.read(entity)
+        writes: tuple[tuple[str, Any], ...] = ()
+        if self.filled:
+            row = list(values)
+            filled = []
+            for column in self.filled:
+                if column.version:
+                    value: Any = INITIAL_VERSION
+                elif row[column.position] is None:
+                    value = column.default_value()
+                else:
+                    continue
+                row[column.position] = value
+                filled.append((column.attribute, value))
+            values, writes = tuple(row), tuple(filled)
+        self.check(values, out)
+        return Insert(entity, values, writes)
 
 
 def _updates(
@@ -151,8 +164,12 @@ def compute_changes(
     """The change set of a unit of work; raises `ValidationError` listing every bad value."""
     changes = ChangeSet()
     violations: list[Violation] = []
+    inserters: dict[EntityMeta, _Inserter] = {}
     for meta, entity in added:
-        changes.inserts.setdefault(meta, []).append(_insert(meta, entity, violations))
+        inserter = inserters.get(meta)
+        if inserter is None:
+            inserter = inserters[meta] = _Inserter(meta)
+        changes.inserts.setdefault(meta, []).append(inserter.insert(entity, violations))
     for meta, entries in identity.tables():
         if entries.entities:
             updates = _updates(meta, entries.entities, entries.snapshots, removed, violations)

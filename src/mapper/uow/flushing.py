@@ -15,7 +15,8 @@ Called by `uow/unit_of_work.py`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -121,10 +122,12 @@ class Flush:
             for attribute, value in record.writes:
                 self._write(record.entity, attribute, value)
         rows = []
+        pick = _picker([c.position for c in op.columns])
+        written = self._written
         for record in records:
             full = self._resolve(op.meta, record, deferred)
-            self._written[id(record)] = full
-            rows.append(tuple(full[c.position] for c in op.columns))
+            written[id(record)] = full
+            rows.append(pick(full))
         generated = await connection.insert(attrs.evolve(op, rows=rows))
         if not op.returning:
             return
@@ -253,3 +256,14 @@ def _check_stale(
             if isinstance(record, (Update, Delete)):
                 rows.append(StaleRow(meta.name, record.key, record.version))
         raise StaleEntityError(f"{operation} of {meta.name}", rows)
+
+
+def _picker(positions: list[int]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    """A function taking the values at `positions` out of a row, as a tuple."""
+    width = len(positions)
+    if positions == list(range(width)):  # the usual case: every column, in order
+        return lambda row: row if len(row) == width else row[:width]
+    if width == 1:
+        (only,) = positions
+        return lambda row: (row[only],)
+    return operator.itemgetter(*positions)
