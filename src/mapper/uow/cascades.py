@@ -74,35 +74,56 @@ class RelationPlanner:
 
     async def plan(self) -> ChangeSet:
         """Apply the relation rules to the tracking state; return the link changes."""
-        self._cascade_adds()
+        self._cascade_adds(loaded=True)
         await self._collection_changes()
-        self._cascade_adds()  # children appended to collections may be new
+        # Collection changes only write back references of members already reached; this
+        # pass covers what a read of stored members brought in, from new entities only.
+        self._cascade_adds(loaded=False)
         await self._removals()
         return self.links
 
     def _metas_with_relations(self) -> list[EntityMeta]:
         return [meta for meta in self._registry.metas() if meta.relations]
 
-    def _tracked(self) -> Iterable[tuple[EntityMeta, Any]]:
+    def _owners_of_remote_sides(self) -> list[tuple[EntityMeta, Any]]:
+        """Tracked entities (held, then new) of mappings with collections or back sides."""
+        owners: list[tuple[EntityMeta, Any]] = []
         for meta in self._metas_with_relations():
-            for entity in self._identity.table(meta).entities.values():
-                yield meta, entity
-        yield from [item for item in self._new.values() if item[0].relations]
+            if _remote_sides(meta):
+                owners.extend((meta, e) for e in self._identity.table(meta).entities.values())
+        owners.extend(item for item in self._new.values() if _remote_sides(item[0]))
+        return owners
 
     # -- cascade on add -------------------------------------------------------------------
 
-    def _cascade_adds(self) -> None:
+    def _cascade_adds(self, loaded: bool) -> None:
+        """Add the new entities reachable from tracked ones (`loaded`: held ones too)."""
         # Breadth first, in the order entities were added: related new entities get their
         # keys in the order the user added what refers to them.
-        # This visits every tracked entity, so it is written for speed: a member with a key
-        # is stored (held or not), one without is new unless already added.
-        queue = collections.deque(self._tracked())
-        new, removed = self._new, self._removed
+        queue: collections.deque[tuple[EntityMeta, Any]] = collections.deque()
+        if loaded:
+            for meta in self._metas_with_relations():
+                self._reach(meta, self._identity.table(meta).entities.values(), queue)
+        queue.extend(item for item in list(self._new.values()) if item[0].relations)
         while queue:
             meta, entity = queue.popleft()
-            if removed and (meta, _key(meta, entity)) in removed:
+            self._reach(meta, (entity,), queue)
+
+    def _reach(
+        self,
+        meta: EntityMeta,
+        entities: Iterable[Any],
+        queue: collections.deque[tuple[EntityMeta, Any]],
+    ) -> None:
+        # This visits every tracked entity, so it is written for speed: a member with a key
+        # is stored (held or not), one without is new unless already added.
+        new, removed = self._new, self._removed
+        reaches = _reaches(meta)
+        key_of = entity_codec(meta).key
+        for entity in entities:
+            if removed and (meta, key_of(entity)) in removed:
                 continue  # what is being deleted adds nothing
-            for attribute, collection, target, target_class, target_key in _reaches(meta):
+            for attribute, collection, target, target_class, target_key in reaches:
                 value = getattr(entity, attribute)
                 if value is None or isinstance(value, NotLoaded):
                     continue
@@ -132,11 +153,10 @@ class RelationPlanner:
     async def _collection_changes(self) -> None:
         moves: list[tuple[RelationMeta, Any, list[Any], list[Any]]] = []
         removed, snapshots = self._removed, self._collections
-        for meta, owner in list(self._tracked()):
-            sides = _remote_sides(meta)
-            if not sides or (removed and (meta, _key(meta, owner)) in removed):
+        for meta, owner in self._owners_of_remote_sides():
+            if removed and (meta, _key(meta, owner)) in removed:
                 continue  # a removal decides what happens to its members
-            for relation in sides:
+            for relation in _remote_sides(meta):
                 current = getattr(owner, relation.attribute)
                 if isinstance(current, NotLoaded):
                     continue
