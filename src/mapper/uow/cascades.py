@@ -74,11 +74,10 @@ class RelationPlanner:
 
     async def plan(self) -> ChangeSet:
         """Apply the relation rules to the tracking state; return the link changes."""
-        self._cascade_adds(loaded=True)
+        # One pass is enough: collection changes only write the back references of members
+        # it already reached, and what they read from the database is stored, not new.
+        self._cascade_adds()
         await self._collection_changes()
-        # Collection changes only write back references of members already reached; this
-        # pass covers what a read of stored members brought in, from new entities only.
-        self._cascade_adds(loaded=False)
         await self._removals()
         return self.links
 
@@ -96,15 +95,15 @@ class RelationPlanner:
 
     # -- cascade on add -------------------------------------------------------------------
 
-    def _cascade_adds(self, loaded: bool) -> None:
-        """Add the new entities reachable from tracked ones (`loaded`: held ones too)."""
+    def _cascade_adds(self) -> None:
+        """Add the new entities reachable from tracked ones, held or new."""
         # Breadth first, in the order entities were added: related new entities get their
         # keys in the order the user added what refers to them.
+        added = [item for item in self._new.values() if item[0].relations]
         queue: collections.deque[tuple[EntityMeta, Any]] = collections.deque()
-        if loaded:
-            for meta in self._metas_with_relations():
-                self._reach(meta, self._identity.table(meta).entities.values(), queue)
-        queue.extend(item for item in list(self._new.values()) if item[0].relations)
+        for meta in self._metas_with_relations():
+            self._reach(meta, self._identity.table(meta).entities.values(), queue)
+        queue.extend(added)
         while queue:
             meta, entity = queue.popleft()
             self._reach(meta, (entity,), queue)
@@ -298,15 +297,11 @@ def _points_at(value: Any, owner: Any, owner_key: Any) -> bool:
 _Reach = tuple[str, bool, EntityMeta, type, str]
 
 
-class _Reaches:
-    """Key of the per-mapping cache of what `_cascade_adds` reads (in `EntityMeta.compiled`)."""
-
-
 def _reaches(meta: EntityMeta) -> list[_Reach]:
     """Per relation: attribute, whether a collection, target, its class and key attribute."""
-    found: list[_Reach] | None = meta.compiled.get(_Reaches)
+    found: list[_Reach] | None = meta.compiled.get(_reaches)
     if found is None:
-        found = meta.compiled[_Reaches] = [
+        found = meta.compiled[_reaches] = [
             (
                 r.attribute,
                 r.collection,
@@ -319,16 +314,12 @@ def _reaches(meta: EntityMeta) -> list[_Reach]:
     return found
 
 
-class _RemoteSides:
-    """Key of the per-mapping cache of `_remote_sides` (in `EntityMeta.compiled`)."""
-
-
 def _remote_sides(meta: EntityMeta) -> list[RelationMeta]:
     """Collections and one-to-one back sides; many-to-ones are left out: their own foreign
     key column says it all."""
-    found: list[RelationMeta] | None = meta.compiled.get(_RemoteSides)
+    found: list[RelationMeta] | None = meta.compiled.get(_remote_sides)
     if found is None:
-        found = meta.compiled[_RemoteSides] = [
+        found = meta.compiled[_remote_sides] = [
             r for r in meta.relations.values() if r.collection or r.remote is not None
         ]
     return found

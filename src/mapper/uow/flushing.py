@@ -262,7 +262,7 @@ def _picker(positions: list[int]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]
     """A function taking the values at `positions` out of a row, as a tuple."""
     width = len(positions)
     if positions == list(range(width)):  # the usual case: every column, in order
-        return lambda row: row if len(row) == width else row[:width]
+        return lambda row: row[:width]  # a tuple's full slice is the tuple itself
     if width == 1:
         (only,) = positions
         return lambda row: (row[only],)
