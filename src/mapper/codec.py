@@ -1,11 +1,13 @@
 """Compiled converters between entities, Python row tuples and driver rows.
 
 Per mapping, `EntityCodec` reads an entity's column values into a tuple (`values`), reads its
-key (`key`) and builds a loaded entity from a tuple (`build`) without running `__init__`: a
+key (`key`), builds a loaded entity from a tuple (`build`) without running `__init__` (a
 loaded entity is reconstituted, not created, so validators and `__attrs_post_init__` do not
-run, and frozen or slotted classes work alike. Per mapping and dialect, `RowCodec` applies the
-column types' loaders and binders. The functions are generated once as Python source and
-registered in `linecache` (as attrs does) so tracebacks show real code.
+run, and frozen or slotted classes work alike) and finds the held entities whose values
+differ from their snapshots (`changed`, the flush's scan over everything loaded). Per
+mapping and dialect, `RowCodec` applies the column types' loaders and binders. The functions
+are generated once as Python source and registered in `linecache` (as attrs does) so
+tracebacks show real code.
 
 Pure. Built and cached by `codecs_for()`; called by the unit of work and the dialects.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import linecache
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -33,6 +35,7 @@ __all__ = [
     "PendingKey",
     "WrongReference",
     "RowCodec",
+    "compile_function",
     "entity_codec",
     "row_codec",
     "write_attribute",
@@ -44,7 +47,8 @@ write_attribute: Callable[[object, str, Any], None] = object.__setattr__
 """Set an attribute the mapper owns (keys, versions), bypassing frozen and validators."""
 
 
-def _compile(name: str, source: str, namespace: dict[str, Any]) -> Callable[..., Any]:
+def compile_function(name: str, source: str, namespace: dict[str, Any]) -> Callable[..., Any]:
+    """Run generated `source` defining `name`, registered in linecache for tracebacks."""
     global _counter  # noqa: PLW0603 - a unique file name per generated function
     _counter += 1
     filename = f"<mapper generated {name} #{_counter}>"
@@ -74,6 +78,8 @@ class EntityCodec:
     """Column values as change tracking keeps and compares them: mutable values (JSON) in
     their frozen `snapshot_form`, which later changes made in place cannot reach."""
     mutable_positions: tuple[int, ...]
+    changed: Callable[[Mapping[Any, Any], Mapping[Any, tuple[Any, ...]]], list[Any]]
+    """The keys of the entities (by key) whose snapshot form differs from their snapshots."""
 
 
 def _build_source(meta: EntityMeta) -> tuple[str, dict[str, Any]]:
@@ -88,7 +94,6 @@ def _build_source(meta: EntityMeta) -> tuple[str, dict[str, Any]]:
             return f"    e.{attribute} = {expression}"
         return f"    _set(e, {attribute!r}, {expression})"
 
-    namespace["_Reference"] = NotLoadedReference
     namespace["_Collection"] = NotLoadedCollection
     namespace["_Unknown"] = NotLoaded
     for column in meta.columns:
@@ -98,8 +103,13 @@ def _build_source(meta: EntityMeta) -> tuple[str, dict[str, Any]]:
         # Unloaded relations hold placeholders; a NULL foreign key is known to be None.
         namespace[f"_r{index}"] = relation
         if relation.column is not None:
-            fk = f"values[{relation.column.position}]"
-            value = f"None if {fk} is None else _Reference(_r{index}, {fk})"
+            # Rows sharing a foreign key share its (immutable) placeholder.
+            namespace[f"_c{index}"], namespace[f"_m{index}"] = _reference_cache(relation)
+            lines.append(f"    k{index} = values[{relation.column.position}]")
+            lines.append(f"    p{index} = None if k{index} is None else _c{index}.get(k{index})")
+            lines.append(f"    if p{index} is None and k{index} is not None:")
+            lines.append(f"        p{index} = _m{index}(k{index})")
+            value = f"p{index}"
         elif relation.collection:
             value = f"_Collection(_r{index})"
         else:
@@ -115,6 +125,24 @@ def _build_source(meta: EntityMeta) -> tuple[str, dict[str, Any]]:
             lines.append(assign(attribute, f"_d{index}"))
     lines.append("    return e")
     return "\n".join(lines) + "\n", namespace
+
+
+_REFERENCE_CACHE_SIZE = 4096
+
+
+def _reference_cache(
+    relation: RelationMeta,
+) -> tuple[dict[Any, NotLoadedReference], Callable[[Any], NotLoadedReference]]:
+    """A bounded cache of a relation's placeholders by foreign key, and what fills it."""
+    cache: dict[Any, NotLoadedReference] = {}
+
+    def make(key: Any) -> NotLoadedReference:
+        if len(cache) >= _REFERENCE_CACHE_SIZE:
+            cache.clear()  # bounded: a placeholder is cheap to build again
+        placeholder = cache[key] = NotLoadedReference(relation, key)
+        return placeholder
+
+    return cache, make
 
 
 def _make_snapshot(
@@ -187,24 +215,61 @@ def _foreign_key(relation: RelationMeta) -> Callable[[Any], Any]:
     return foreign_key
 
 
+def _value_expressions(meta: EntityMeta, namespace: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Source computing each column value of entity `e`: (statements, one expression each)."""
+    prelude, parts = [], []
+    namespace["_Ref"] = NotLoadedReference
+    for column in meta.columns:
+        if column.via is None:
+            parts.append(f"e.{column.attribute}")
+            continue
+        position = column.position
+        namespace[f"_k{position}"] = _foreign_key(meta.relations[column.via])
+        # An untouched placeholder's key is read inline: it is what most rows hold.
+        prelude.append(f"    r{position} = e.{column.via}")
+        parts.append(
+            f"(r{position}._mapper_key if type(r{position}) is _Ref else _k{position}(r{position}))"
+        )
+    return prelude, parts
+
+
 def _values_function(meta: EntityMeta) -> Callable[[Any], tuple[Any, ...]]:
     names = [c.attribute for c in meta.columns]
-    derived = [c for c in meta.columns if c.via is not None]
-    if not derived:
+    if not any(c.via is not None for c in meta.columns):
         if len(names) == 1:
             single = operator.attrgetter(names[0])
             return lambda entity: (single(entity),)
         return _getter(names)
     namespace: dict[str, Any] = {}
-    parts = []
+    prelude, parts = _value_expressions(meta, namespace)
+    body = "".join(line + "\n" for line in prelude)
+    source = f"def values(e):\n{body}    return ({', '.join(parts)},)\n"
+    return compile_function("values", source, namespace)
+
+
+def _changed_function(
+    meta: EntityMeta,
+) -> Callable[[Mapping[Any, Any], Mapping[Any, tuple[Any, ...]]], list[Any]]:
+    """The flush's scan: one pass over every held entity of the mapping, so it is compiled."""
+    namespace: dict[str, Any] = {}
+    prelude, parts = _value_expressions(meta, namespace)
     for column in meta.columns:
-        if column.via is None:
-            parts.append(f"e.{column.attribute}")
-        else:
-            namespace[f"_k{column.position}"] = _foreign_key(meta.relations[column.via])
-            parts.append(f"_k{column.position}(e.{column.via})")
-    source = f"def values(e):\n    return ({', '.join(parts)},)\n"
-    return _compile("values", source, namespace)
+        if column.type.mutable:
+            namespace[f"_form{column.position}"] = column.type.snapshot_form
+            parts[column.position] = f"_form{column.position}({parts[column.position]})"
+    lines = [
+        "def changed(entities, snapshots):",
+        "    found = []",
+        "    for key, e in entities.items():",
+        *("    " + line for line in prelude),
+        "        try:",
+        f"            if ({', '.join(parts)},) != snapshots[key]:",
+        "                found.append(key)",
+        "        except ArithmeticError:",  # Decimal("sNaN") refuses comparison
+        "            found.append(key)",
+        "    return found",
+    ]
+    return compile_function("changed", "\n".join(lines) + "\n", namespace)
 
 
 def _make_entity_codec(meta: EntityMeta) -> EntityCodec:
@@ -216,9 +281,10 @@ def _make_entity_codec(meta: EntityMeta) -> EntityCodec:
         meta=meta,
         values=values,
         key=operator.attrgetter(*key_names),
-        build=_compile("build", source, namespace),
+        build=compile_function("build", source, namespace),
         snapshot=snapshot,
         mutable_positions=mutable,
+        changed=_changed_function(meta),
     )
 
 
@@ -259,7 +325,7 @@ def _make_row_codec(meta: EntityMeta, dialect: DialectName) -> RowCodec:
             parts.append(f"None if v{position} is None else _l{position}(v{position})")
     body = "\n".join(prelude)
     source = f"def load(row):\n{body}\n    return ({', '.join(parts)},)\n"
-    return RowCodec(meta, dialect, _compile("load", source, namespace), binders)
+    return RowCodec(meta, dialect, compile_function("load", source, namespace), binders)
 
 
 def entity_codec(meta: EntityMeta) -> EntityCodec:

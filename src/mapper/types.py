@@ -110,6 +110,12 @@ class ColumnType:
             return f"expected {self._expected()}, got {_type_name(value)}"
         return None
 
+    def fast_check(self, name: str) -> str | None:
+        """A Python expression, over the variable `name`, that is true only for values
+        `check` accepts: compiled validators try it first and call `check` (for the rule's
+        wording) when it is false. None when the type has no such shortcut."""
+        return None
+
     def check_operand(self, value: Any, pattern: bool = False) -> str | None:
         """The rule a criteria operand breaks, or None.
 
@@ -184,6 +190,10 @@ class IntegerType(ColumnType):
             return f"out of range for a {self.bits}-bit integer [{low}, {high}]"
         return None
 
+    def fast_check(self, name: str) -> str | None:
+        low, high = _int_range(self.bits)
+        return f"type({name}) is int and {low} <= {name} <= {high}"
+
     def accepts_annotation(self, annotation: Any) -> bool:
         return annotation is Any or (
             isinstance(annotation, type)
@@ -250,6 +260,10 @@ class Text(ColumnType):
     def check(self, value: Any) -> str | None:
         return _text_rule(value)
 
+    def fast_check(self, name: str) -> str | None:
+        # ASCII text without NUL holds no character any backend refuses.
+        return f"type({name}) is str and {name}.isascii() and '\\x00' not in {name}"
+
     def check_operand(self, value: Any, pattern: bool = False) -> str | None:
         return _pattern_rule(value) if pattern else _text_rule(value)
 
@@ -272,6 +286,12 @@ class String(ColumnType):
         if rule is None and len(value) > self.length:
             return f"longer than {self.length} characters ({len(value)})"
         return rule
+
+    def fast_check(self, name: str) -> str | None:
+        return (
+            f"type({name}) is str and len({name}) <= {self.length} and {name}.isascii() "
+            f"and '\\x00' not in {name}"
+        )
 
     def check_operand(self, value: Any, pattern: bool = False) -> str | None:
         return _pattern_rule(value) if pattern else _text_rule(value)
@@ -304,6 +324,9 @@ class Boolean(ColumnType):
         if type(value) is not bool:
             return f"expected bool, got {_type_name(value)}"
         return None
+
+    def fast_check(self, name: str) -> str | None:
+        return f"type({name}) is bool"
 
     def loader(self, dialect: DialectName) -> Converter | None:
         return bool if dialect in ("sqlite", "mysql", "clickhouse") else None

@@ -19,7 +19,7 @@ Called by `uow/unit_of_work.py` at flush and plan.
 from __future__ import annotations
 
 import collections
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from mapper.codec import PendingKey, entity_codec
@@ -57,8 +57,10 @@ class RelationPlanner:
         collections: Collections,
         write: Callable[[Any, str, Any], None],
         read: Reader,
+        changed: Mapping[EntityMeta, Sequence[Any]],
     ) -> None:
         self._registry = registry
+        self._changed = changed
         self._identity = identity
         self._new = new
         self._removed = removed
@@ -102,7 +104,15 @@ class RelationPlanner:
         added = [item for item in self._new.values() if item[0].relations]
         queue: collections.deque[tuple[EntityMeta, Any]] = collections.deque()
         for meta in self._metas_with_relations():
-            self._reach(meta, self._identity.table(meta).entities.values(), queue)
+            held = self._identity.table(meta).entities
+            if _remote_sides(meta):
+                # A collection (or back side) can gain a new member with no column changing.
+                self._reach(meta, held.values(), queue)
+            else:
+                # A reference to a new entity changes the foreign key (to a pending key),
+                # so only entities whose columns changed can reach one.
+                keys = self._changed.get(meta, ())
+                self._reach(meta, [held[key] for key in keys if key in held], queue)
         queue.extend(added)
         while queue:
             meta, entity = queue.popleft()

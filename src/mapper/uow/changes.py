@@ -1,7 +1,8 @@
 """Change sets: what a flush must write, computed from snapshots. Pure.
 
-`compute_changes` compares every persistent entity's current column values with its
-snapshot (only changed columns are written; an unchanged entity writes nothing), collects
+`changed_keys` finds the persistent entities whose column values differ from their
+snapshots (one compiled scan per mapping); `compute_changes` works out which columns of
+those changed (only changed columns are written; an unchanged entity writes nothing), collects
 the entities added and removed, fills in column defaults and initial versions, and checks
 every value that will be written (`validation.py`), raising one `ValidationError` before any
 SQL. It never writes into entities: `plan()` runs it too.
@@ -19,10 +20,19 @@ import attrs
 from mapper.codec import entity_codec
 from mapper.errors import UnitOfWorkError, ValidationError, Violation
 from mapper.mapping import EntityMeta
-from mapper.uow.identity_map import IdentityMap
+from mapper.uow.identity_map import IdentityMap, TableEntries
 from mapper.uow.validation import validator_for
 
-__all__ = ["ChangeSet", "Delete", "Insert", "Update", "compute_changes", "key_tuple"]
+__all__ = [
+    "ChangeSet",
+    "Delete",
+    "Dirty",
+    "Insert",
+    "Update",
+    "changed_keys",
+    "compute_changes",
+    "key_tuple",
+]
 
 INITIAL_VERSION = 1
 
@@ -104,10 +114,25 @@ class _Inserter:
         return Insert(entity, values, writes)
 
 
+Dirty = dict[EntityMeta, list[Any]]
+"""Keys of held entities that may have changed, per mapping."""
+
+
+def changed_keys(identity: IdentityMap) -> Dirty:
+    """The keys of held entities whose column values differ from their snapshots."""
+    dirty: Dirty = {}
+    for meta, entries in identity.tables():
+        if entries.entities:
+            found = entity_codec(meta).changed(entries.entities, entries.snapshots)
+            if found:
+                dirty[meta] = found
+    return dirty
+
+
 def _updates(
     meta: EntityMeta,
-    entities: Mapping[Any, Any],
-    snapshots: Mapping[Any, tuple[Any, ...]],
+    entries: TableEntries,
+    keys: Iterable[Any],
     removed: Mapping[tuple[EntityMeta, Any], Any],
     out: list[Violation],
 ) -> list[Update]:
@@ -115,10 +140,14 @@ def _updates(
     read = codec.values
     frozen = codec.snapshot if codec.mutable_positions else None
     version = meta.version
-    keys = {c.position for c in meta.primary_key}
+    key_positions = {c.position for c in meta.primary_key}
     validator = validator_for(meta)
+    entities, snapshots = entries.entities, entries.snapshots
     updates = []
-    for key, entity in entities.items():
+    for key in keys:
+        entity = entities.get(key)
+        if entity is None:
+            continue
         values = read(entity)
         current = values if frozen is None else frozen(values)
         snapshot = snapshots[key]
@@ -133,7 +162,7 @@ def _updates(
             for i, (now, then) in enumerate(zip(current, snapshot, strict=True))
             if _differs(now, then)
         )
-        if keys.intersection(positions):
+        if key_positions.intersection(positions):
             raise UnitOfWorkError(
                 f"the primary key of a loaded {meta.name} changed from {key!r} to "
                 f"{codec.key(entity)!r}; keys cannot change: remove the entity and add a new one"
@@ -160,8 +189,13 @@ def compute_changes(
     identity: IdentityMap,
     added: Iterable[tuple[EntityMeta, Any]],
     removed: Mapping[tuple[EntityMeta, Any], Any],
+    dirty: Mapping[EntityMeta, Iterable[Any]] | None = None,
 ) -> ChangeSet:
-    """The change set of a unit of work; raises `ValidationError` listing every bad value."""
+    """The change set of a unit of work; raises `ValidationError` listing every bad value.
+
+    `dirty` names the held entities that may have changed (a superset is fine); by default
+    every held entity is compared with its snapshot.
+    """
     changes = ChangeSet()
     violations: list[Violation] = []
     inserters: dict[EntityMeta, _Inserter] = {}
@@ -170,11 +204,10 @@ def compute_changes(
         if inserter is None:
             inserter = inserters[meta] = _Inserter(meta)
         changes.inserts.setdefault(meta, []).append(inserter.insert(entity, violations))
-    for meta, entries in identity.tables():
-        if entries.entities:
-            updates = _updates(meta, entries.entities, entries.snapshots, removed, violations)
-            if updates:
-                changes.updates[meta] = updates
+    for meta, keys in (changed_keys(identity) if dirty is None else dirty).items():
+        updates = _updates(meta, identity.table(meta), keys, removed, violations)
+        if updates:
+            changes.updates[meta] = updates
     for (meta, key), entity in removed.items():
         expected = None
         if meta.version is not None:

@@ -48,7 +48,7 @@ from mapper.operations import Count, PlannedBatch, Select, SelectLinked
 from mapper.placeholders import NotLoaded
 from mapper.registry import Registry
 from mapper.uow.cascades import Collections, RelationPlanner
-from mapper.uow.changes import ChangeSet, Delete, compute_changes
+from mapper.uow.changes import ChangeSet, Delete, Dirty, changed_keys, compute_changes
 from mapper.uow.commit_order import Step, order_changes
 from mapper.uow.flushing import Flush, UndoLog
 from mapper.uow.identity_map import IdentityMap
@@ -474,7 +474,7 @@ class UnitOfWork:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def _planner(self, read: bool) -> RelationPlanner:
+    def _planner(self, read: bool, changed: Dirty) -> RelationPlanner:
         return RelationPlanner(
             registry=self._registry,
             identity=self._identity,
@@ -483,6 +483,7 @@ class UnitOfWork:
             collections=self._collections,
             write=self._write,
             read=self._read_related if read else _no_reads,
+            changed=changed,
         )
 
     def _mark(self) -> _Mark:
@@ -506,13 +507,28 @@ class UnitOfWork:
         self._undo.append((entity, attribute, getattr(entity, attribute)))
         write_attribute(entity, attribute, value)
 
-    def _changes(self, links: ChangeSet) -> ChangeSet:
-        changes = compute_changes(self._identity, self._new.values(), self._removed)
+    def _changes(self, links: ChangeSet, changed: Dirty, mark: _Mark) -> ChangeSet:
+        dirty = self._written_since(mark, changed)
+        changes = compute_changes(self._identity, self._new.values(), self._removed, dirty)
         for meta, inserts in links.inserts.items():
             changes.inserts.setdefault(meta, []).extend(inserts)
         for meta, deletes in links.deletes.items():
             changes.deletes.setdefault(meta, []).extend(deletes)
         return changes
+
+    def _written_since(self, mark: _Mark, changed: Dirty) -> Dirty:
+        """`changed` plus the held entities relation rules wrote into since `mark`."""
+        written = self._undo[mark[3] :]
+        if not written:
+            return changed
+        dirty = {meta: list(keys) for meta, keys in changed.items()}
+        for entity, _, _ in written:
+            meta = self._registry.meta(type(entity))
+            key = entity_codec(meta).key(entity)
+            with contextlib.suppress(TypeError):  # a key made unhashable: the scan saw it
+                if self._identity.get(meta, key) is entity:
+                    dirty.setdefault(meta, []).append(key)
+        return {meta: list(dict.fromkeys(keys)) for meta, keys in dirty.items()}
 
     def _steps(self, changes: ChangeSet) -> list[Step]:
         return order_changes(
@@ -535,9 +551,10 @@ class UnitOfWork:
         self._check_open("plan")
         mark = self._mark()
         try:
-            links = _run_sync(self._planner(read=False).plan())
+            changed = changed_keys(self._identity)
+            links = _run_sync(self._planner(read=False, changed=changed).plan())
             planned = []
-            for step in self._steps(self._changes(links)):
+            for step in self._steps(self._changes(links, changed, mark)):
                 op = step.op
                 planned.append(
                     PlannedBatch(
@@ -556,8 +573,9 @@ class UnitOfWork:
     async def _flush(self) -> None:
         mark = self._mark()
         try:
-            links = await self._planner(read=True).plan()
-            changes = self._changes(links)  # raises ValidationError before any SQL
+            changed = changed_keys(self._identity)
+            links = await self._planner(read=True, changed=changed).plan()
+            changes = self._changes(links, changed, mark)  # ValidationError before any SQL
         except BaseException:
             # Nothing was written: the user may fix the entities and flush again.
             self._back_to(mark)

@@ -3,7 +3,9 @@
 `Validator` is compiled per mapping from the column types (`types.py`); the unit of work
 runs it on each row it is about to insert and on the changed columns of each update, and
 raises one `ValidationError` listing every violation (GUARANTEES G11) before a statement is
-sent. The rules are the same on every backend.
+sent. The rules are the same on every backend. Each checked column set gets one generated
+function that tries the types' `fast_check` expressions inline and calls the full check
+only for values they do not clear, since every written value passes through here.
 
 Pure. Called by `uow/changes.py`.
 """
@@ -13,13 +15,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from mapper.codec import PendingKey, WrongReference
+from mapper.codec import PendingKey, WrongReference, compile_function
 from mapper.errors import Violation
-from mapper.mapping import EntityMeta
+from mapper.mapping import ColumnMeta, EntityMeta
 
 __all__ = ["Validator", "validator_for"]
 
-_Check = tuple[int, str, bool, bool, Callable[[Any], str | None]]
+Check = Callable[[Sequence[Any], list[Violation]], None]
+"""Checks some columns of a row of values, adding what it finds to the list."""
 
 
 class Validator:
@@ -27,13 +30,12 @@ class Validator:
 
     def __init__(self, meta: EntityMeta) -> None:
         self.meta = meta
-        self._checks: list[_Check] = [
-            (c.position, c.label, c.nullable, c.generated, c.type.check) for c in meta.columns
-        ]
+        self._compiled: dict[tuple[int, ...], Check] = {}
+        self._all = self._checks(tuple(range(len(meta.columns))))
 
     def row(self, values: Sequence[Any], out: list[Violation]) -> None:
         """Check every column of a row to insert."""
-        self._run(self._checks, values, out)
+        self._all(values, out)
         name = self.meta.name
         generated = self.meta.generated
         if generated is not None and values[generated.position] is not None:
@@ -62,24 +64,60 @@ class Validator:
         self, values: Sequence[Any], positions: Iterable[int], out: list[Violation]
     ) -> None:
         """Check only the columns at `positions` (the changed ones of an update)."""
-        self._run([self._checks[p] for p in positions], values, out)
+        chosen = positions if isinstance(positions, tuple) else tuple(positions)
+        check = self._compiled.get(chosen)
+        if check is None:
+            check = self._checks(chosen)
+        check(values, out)
 
-    def _run(self, checks: Iterable[_Check], values: Sequence[Any], out: list[Violation]) -> None:
-        name = self.meta.name
-        for position, attribute, nullable, generated, check in checks:
-            value = values[position]
-            if type(value) is PendingKey:
-                continue  # the key of a new related entity: known once that is inserted
-            if type(value) is WrongReference:
-                out.append(Violation(name, attribute, value.value, value.rule()))
-                continue
-            if value is None:
-                if not nullable and not generated:
-                    out.append(Violation(name, attribute, None, "may not be None (NOT NULL)"))
-                continue
-            rule = check(value)
-            if rule is not None:
-                out.append(Violation(name, attribute, value, rule))
+    def _checks(self, positions: tuple[int, ...]) -> Check:
+        found = self._compiled[positions] = _compile_checks(self.meta, positions)
+        return found
+
+
+def _compile_checks(meta: EntityMeta, positions: tuple[int, ...]) -> Check:
+    namespace: dict[str, Any] = {}
+    lines = ["def check(values, out):"]
+    for position in positions:
+        column = meta.columns[position]
+        namespace[f"_full{position}"] = _full_check(meta, column)
+        fast = column.type.fast_check("v")
+        accepted = [f"({fast})"] if fast is not None else []
+        if column.nullable or column.generated:
+            accepted.insert(0, "v is None")
+        lines.append(f"    v = values[{position}]")
+        if accepted:
+            lines.append(f"    if not ({' or '.join(accepted)}):")
+            lines.append(f"        _full{position}(v, out)")
+        else:
+            lines.append(f"    _full{position}(v, out)")
+    if not positions:
+        lines.append("    pass")
+    check: Check = compile_function("check", "\n".join(lines) + "\n", namespace)
+    return check
+
+
+def _full_check(meta: EntityMeta, column: ColumnMeta) -> Callable[[Any, list[Violation]], None]:
+    """Every rule of one column, with the wording of its violations."""
+    name, attribute = meta.name, column.label
+    none_allowed = column.nullable or column.generated
+    check = column.type.check
+
+    def full(value: Any, out: list[Violation]) -> None:
+        if type(value) is PendingKey:
+            return  # the key of a new related entity: known once that is inserted
+        if type(value) is WrongReference:
+            out.append(Violation(name, attribute, value.value, value.rule()))
+            return
+        if value is None:
+            if not none_allowed:
+                out.append(Violation(name, attribute, None, "may not be None (NOT NULL)"))
+            return
+        rule = check(value)
+        if rule is not None:
+            out.append(Violation(name, attribute, value, rule))
+
+    return full
 
 
 def validator_for(meta: EntityMeta) -> Validator:
