@@ -67,6 +67,11 @@ class System(ABC):
     async def update(self, watch: Stopwatch, loaded: int, changed: int) -> None:
         raise NotImplementedError
 
+    async def update_shown(self, watch: Stopwatch, loaded: int, changed: int) -> None:
+        """9c: the loaded rows are only shown, a few then changed. A system with no read-only
+        load does what it does in 4 and 9a."""
+        await self.update(watch, loaded, changed)
+
     async def delete(self, watch: Stopwatch, n: int) -> None:
         raise NotImplementedError
 

@@ -78,7 +78,8 @@ class MapperSystem(System):
     note = (
         "unit of work: add_all + commit (one INSERT ... unnest on PostgreSQL, multi-row "
         "VALUES on SQLite), find / "
-        "find(load=[UserMap.role]) (one query per relation), attribute changes and remove() "
+        "find(load=[UserMap.role]) (one query per relation), find(track=False) to show rows "
+        "without tracking them (9c), attribute changes and remove() "
         "written at commit as one statement per table and column set, stream(chunk_size=1000)"
     )
     counting: ClassVar[str] = "hook"
@@ -135,6 +136,16 @@ class MapperSystem(System):
             users = await uow.repository(User).find()
             watch.start()
             for user in users[:changed]:
+                user.name = renamed(user.name)
+                user.active = not user.active
+        watch.stop()
+
+    async def update_shown(self, watch: Stopwatch, loaded: int, changed: int) -> None:
+        async with self._uow() as uow:
+            repository = uow.repository(User)
+            shown = await repository.find(track=False)
+            watch.start()
+            for user in await repository.get_many([user.id for user in shown[:changed]]):
                 user.name = renamed(user.name)
                 user.active = not user.active
         watch.stop()

@@ -295,6 +295,64 @@ class TestStream:
             assert streamed == [held] and streamed[0] is held
 
 
+class TestUntrackedFind:
+    async def test_untracked_entities_are_read_but_their_changes_not_saved(
+        self, store: Database
+    ) -> None:
+        """find(track=False) reads every row; changing what it returned writes nothing."""
+        await seed(store, people(3))
+        with statements(store) as log:
+            async with UnitOfWork(store, registry) as uow:
+                found = await uow.repository(User).find(order_by=UserMap.name, track=False)
+                assert [u.name for u in found] == ["user000", "user001", "user002"]
+                for user in found:
+                    user.name = "changed"
+        assert log.writes() == 0
+        async with UnitOfWork(store, registry) as uow:
+            assert await uow.repository(User).count(UserMap.name == "changed") == 0
+
+    async def test_an_untracked_find_yields_held_entities(self, store: Database) -> None:
+        """An entity the unit of work already holds comes back as that object, still tracked."""
+        (ann,) = await seed(store, people(1))
+        async with UnitOfWork(store, registry) as uow:
+            repo = uow.repository(User)
+            held = await repo.get(ann.id)
+            (found,) = await repo.find(track=False)
+            assert found is held
+            found.name = "renamed"
+        async with UnitOfWork(store, registry) as uow:
+            assert (await uow.repository(User).get(ann.id)).name == "renamed"
+
+    async def test_get_after_an_untracked_find_gives_a_tracked_entity(
+        self, store: Database
+    ) -> None:
+        """The entity to change is got again, tracked (one query); its change is saved."""
+        await seed(store, people(4))
+        with statements(store) as log:
+            async with UnitOfWork(store, registry) as uow:
+                repo = uow.repository(User)
+                shown = await repo.find(order_by=UserMap.name, track=False)
+                (chosen,) = await repo.get_many([shown[2].id])
+                assert chosen is not shown[2] and chosen == shown[2]
+                chosen.score = 99.0
+        assert log.count("update") == 1
+        async with UnitOfWork(store, registry) as uow:
+            scores = [u.score for u in await uow.repository(User).find(order_by=UserMap.name)]
+        assert scores == [0.0, 1.0, 99.0, 3.0]
+
+    async def test_untracked_entities_cost_the_flush_nothing(self, store: Database) -> None:
+        """Untracked rows are not held, so a flush has only the tracked one to look at."""
+        await seed(store, people(30))
+        async with UnitOfWork(store, registry) as uow:
+            repo = uow.repository(User)
+            await repo.find(track=False)
+            (one,) = await repo.find(UserMap.name == "user007")
+            one.active = not one.active
+            planned = uow.plan()
+            assert repr(uow).startswith("<UnitOfWork open: 1 held,")
+        assert [(p.operation, p.table, p.rows) for p in planned] == [("update", "users", 1)]
+
+
 class RoleRepository(Repository[Role]):
     """A custom repository using only the neutral API."""
 

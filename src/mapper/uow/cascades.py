@@ -19,6 +19,8 @@ Called by `uow/unit_of_work.py` at flush and plan.
 from __future__ import annotations
 
 import collections
+import itertools
+import operator
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -113,7 +115,12 @@ class RelationPlanner:
                 # so only entities whose columns changed can reach one.
                 keys = self._changed.get(meta, ())
                 self._reach(meta, [held[key] for key in keys if key in held], queue)
-        queue.extend(added)
+        # What the held entities reached, then what was added, in runs of one mapping: what
+        # these reach in turn queues behind them all, as one entity at a time would.
+        pending = [*queue, *added]
+        queue.clear()
+        for meta, run in itertools.groupby(pending, key=operator.itemgetter(0)):
+            self._reach(meta, [entity for _, entity in run], queue)
         while queue:
             meta, entity = queue.popleft()
             self._reach(meta, (entity,), queue)
@@ -248,13 +255,13 @@ class RelationPlanner:
             pending = [
                 (meta, entity)
                 for (meta, _), entity in list(self._removed.items())
-                if id(entity) not in done and meta.relations
+                if _delete_rules(meta) and id(entity) not in done
             ]
             if not pending:
                 return
             for meta, entity in pending:
                 done.add(id(entity))
-                for relation in meta.relations.values():
+                for relation in _delete_rules(meta):
                     await self._follow_rule(relation, entity)
 
     async def _follow_rule(self, relation: RelationMeta, entity: Any) -> None:
@@ -262,8 +269,8 @@ class RelationPlanner:
             for target in await self._current(relation, entity, stored=True):
                 self._unlink(relation, entity, target)
             return
-        if relation.remote is None or relation.on_delete == "restrict" or relation.back is None:
-            return  # restrict: the foreign key refuses the delete while children exist
+        if relation.back is None:
+            return  # _delete_rules keeps only relations with a back side here
         back = relation.back.attribute
         owner_key = _key(relation.owner, entity)
         for child in await self._current(relation, entity, stored=False):
@@ -320,6 +327,21 @@ def _reaches(meta: EntityMeta) -> list[_Reach]:
                 r.target.primary_key[0].attribute,  # relations point at single-column keys
             )
             for r in meta.relations.values()
+        ]
+    return found
+
+
+def _delete_rules(meta: EntityMeta) -> list[RelationMeta]:
+    """The relations a removal of a `meta` entity must follow: many-to-many links, and
+    one-to-many (or one-to-one) children to delete or clear. Many-to-ones have nothing to
+    follow, and "restrict" leaves it to the foreign key, which refuses while children exist."""
+    found: list[RelationMeta] | None = meta.compiled.get(_delete_rules)
+    if found is None:
+        found = meta.compiled[_delete_rules] = [
+            r
+            for r in meta.relations.values()
+            if r.link is not None
+            or (r.remote is not None and r.on_delete != "restrict" and r.back is not None)
         ]
     return found
 

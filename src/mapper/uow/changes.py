@@ -42,7 +42,7 @@ def key_tuple(meta: EntityMeta, key: Any) -> tuple[Any, ...]:
     return key if meta.composite_key else (key,)
 
 
-@attrs.frozen(eq=False)
+@attrs.define(eq=False)  # not frozen: one is made per written row, and frozen init is slow
 class Insert:
     """A new entity: the values to insert and the attributes the flush sets on it first."""
 
@@ -52,7 +52,7 @@ class Insert:
     """(attribute, value) pairs from column defaults and the initial version."""
 
 
-@attrs.frozen(eq=False)
+@attrs.define(eq=False)  # not frozen: one is made per written row, and frozen init is slow
 class Update:
     """A persistent entity whose columns at `positions` differ from its snapshot."""
 
@@ -64,7 +64,7 @@ class Update:
     """The version the row must still have (from the snapshot), if versioned."""
 
 
-@attrs.frozen(eq=False)
+@attrs.define(eq=False)  # not frozen: one is made per written row, and frozen init is slow
 class Delete:
     """A persistent entity to delete."""
 

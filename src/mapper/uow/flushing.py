@@ -31,6 +31,7 @@ from mapper.schema import constraint_owner
 from mapper.uow.changes import Delete, Insert, Update, key_tuple
 from mapper.uow.commit_order import Step
 from mapper.uow.identity_map import IdentityMap
+from mapper.uow.loading import row_key
 
 __all__ = ["Flush", "UndoLog"]
 
@@ -89,10 +90,12 @@ class Flush:
     ) -> tuple[Any, ...]:
         """The record's values with keys of related new entities filled in."""
         values: tuple[Any, ...] = self._written.get(id(record), record.values)
-        if not any(type(value) is PendingKey for value in values):
+        positions = _key_positions(meta)
+        if not any(type(values[p]) is PendingKey for p in positions):
             return values
         resolved = list(values)
-        for position, value in enumerate(values):
+        for position in positions:
+            value = values[position]
             if type(value) is not PendingKey:
                 continue
             target = value.target
@@ -121,23 +124,39 @@ class Flush:
         for record in records:
             for attribute, value in record.writes:
                 self._write(record.entity, attribute, value)
-        rows = []
+        meta = op.meta
         pick = _picker([c.position for c in op.columns])
         written = self._written
-        for record in records:
-            full = self._resolve(op.meta, record, deferred)
-            written[id(record)] = full
-            rows.append(pick(full))
+        rows = []
+        if _key_positions(meta):
+            for record in records:
+                full = written[id(record)] = self._resolve(meta, record, deferred)
+                rows.append(pick(full))
+        else:  # nothing to resolve: the values are what goes in
+            for record in records:
+                full = written[id(record)] = record.values
+                rows.append(pick(full))
         generated = await connection.insert(attrs.evolve(op, rows=rows))
         if not op.returning:
             return
+        undo = self._undo
+        if len(op.returning) == 1:
+            # The usual case, one generated key: written and logged without a loop per row.
+            attribute, position = op.returning[0].attribute, op.returning[0].position
+            for record, (value,) in zip(records, generated, strict=True):
+                entity = record.entity
+                undo.append((entity, attribute, getattr(entity, attribute)))
+                write_attribute(entity, attribute, value)
+                full = written[id(record)]
+                written[id(record)] = (*full[:position], value, *full[position + 1 :])
+            return
         positions = [c.position for c in op.returning]
         for record, values in zip(records, generated, strict=True):
-            row = list(self._written[id(record)])
+            row = list(written[id(record)])
             for column, position, value in zip(op.returning, positions, values, strict=True):
                 self._write(record.entity, column.attribute, value)
                 row[position] = value
-            self._written[id(record)] = tuple(row)
+            written[id(record)] = tuple(row)
 
     def _resolved_update(self, op: UpdateBatch, records: Sequence[Any]) -> UpdateBatch:
         resolved = [self._resolve(op.meta, record, None) for record in records]
@@ -220,30 +239,46 @@ class Flush:
         removed: dict[tuple[EntityMeta, Any], Any],
     ) -> None:
         """After success: snapshots of what was written; new rows held, deleted ones gone."""
+        written = self._written
         for step in self.steps:
             op = step.op
             meta = op.meta
-            codec = entity_codec(meta)
-            for record in step.records:
-                if record.entity is None:
-                    continue  # a link row: not an entity the unit of work holds
-                if isinstance(record, Delete):
-                    identity.discard(meta, record.key)
+            if isinstance(op, LockRows) or meta.link_of is not None:
+                continue  # link rows are not entities the unit of work holds
+            entries = identity.table(meta)
+            entities, snapshots = entries.entities, entries.snapshots
+            records: Sequence[Any] = step.records  # all Delete, Update or Insert, as `op`
+            if isinstance(op, DeleteBatch):
+                for record in records:
+                    entities.pop(record.key, None)
+                    snapshots.pop(record.key, None)
                     removed.pop((meta, record.key), None)
-                    continue
-                values = self._written.get(id(record), record.values)
-                if isinstance(record, Update):
+                continue
+            snapshot = entity_codec(meta).snapshot
+            if isinstance(op, UpdateBatch):
+                for record in records:
                     key = record.key
-                else:
-                    new.pop(id(record.entity), None)
-                    key = _key_of(meta, values)
-                identity.put(meta, key, record.entity, codec.snapshot(values))
+                    entities[key] = record.entity
+                    snapshots[key] = snapshot(written.get(id(record), record.values))
+                continue
+            key_of = row_key(meta)
+            for record in records:
+                values = written.get(id(record), record.values)
+                entity = record.entity
+                new.pop(id(entity), None)
+                key = key_of(values)
+                entities[key] = entity
+                snapshots[key] = snapshot(values)
 
 
-def _key_of(meta: EntityMeta, values: Sequence[Any]) -> Any:
-    if meta.composite_key:
-        return tuple(values[c.position] for c in meta.primary_key)
-    return values[meta.primary_key[0].position]
+def _key_positions(meta: EntityMeta) -> tuple[int, ...]:
+    """Where a row of `meta` may hold the pending key of a new entity: its foreign keys of
+    relations, or every column of a link table."""
+    found: tuple[int, ...] | None = meta.compiled.get(_key_positions)
+    if found is None:
+        columns = meta.columns if meta.link_of is not None else [c for c in meta.columns if c.via]
+        found = meta.compiled[_key_positions] = tuple(c.position for c in columns)
+    return found
 
 
 def _check_stale(

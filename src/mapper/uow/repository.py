@@ -75,8 +75,7 @@ class Repository(Generic[T]):
 
     def add_all(self, entities: Iterable[T]) -> None:
         """Store new entities at the next flush."""
-        for entity in entities:
-            self._uow.add_entity(self._meta, entity)
+        self._uow.add_entities(self._meta, entities)
 
     def remove(self, entity: T) -> None:
         """Delete a loaded entity at the next flush (or forget a new one)."""
@@ -107,15 +106,20 @@ class Repository(Generic[T]):
         limit: int | None = None,
         offset: int | None = None,
         load: Load = (),
+        track: bool = True,
     ) -> list[T]:
         """Entities matching all `criteria`, ordered by `order_by` (columns or `.desc()`).
 
         `load=` fills relations in one query per relation per level:
         `load=[UserMap.role, (UserMap.role, RoleMap.permissions)]`.
+
+        `track=False` reads for display only: entities the unit of work does not already
+        hold are built without a snapshot and not held, so flushes never compare them and
+        changes to them are not saved (get the ones to change with `get`/`get_many`).
         """
         where = _where(self._meta, criteria)
         select = Select(self._meta, where, as_ordering(order_by), limit, offset)
-        found: list[T] = await self._uow.query(select, load)
+        found: list[T] = await self._uow.query(select, load, track=track)
         return found
 
     async def first(self, *criteria: Criterion, order_by: Any = None, load: Load = ()) -> T | None:

@@ -255,24 +255,37 @@ class UnitOfWork:
 
     def add_entity(self, meta: EntityMeta, entity: Any) -> None:
         """Track a new entity (called by `Repository.add`)."""
+        self.add_entities(meta, (entity,))
+
+    def add_entities(self, meta: EntityMeta, entities: Iterable[Any]) -> None:
+        """Track new entities, in order (called by `Repository.add_all`)."""
         self._check_open("add")
-        if not isinstance(entity, meta.entity):
-            raise TypeError(f"the {meta.name} repository cannot add {type(entity).__name__}")
-        if id(entity) in self._new:
-            return
-        codec = entity_codec(meta)
-        key = _known_key(meta, codec.key(entity))
-        if key is not None:
-            held = self._identity.get(meta, key)
-            if held is entity:
-                if (meta, key) in self._removed:
-                    del self._removed[(meta, key)]  # removed then added back: keep it
-                return
-            if held is not None:
-                raise UnitOfWorkError(
-                    f"another {meta.name} with key {key!r} is already in this unit of work"
-                )
-        self._new[id(entity)] = (meta, entity)
+        entity_class = meta.entity
+        key_of = entity_codec(meta).key
+        new = self._new
+        for entity in entities:
+            if not isinstance(entity, entity_class):
+                raise TypeError(f"the {meta.name} repository cannot add {type(entity).__name__}")
+            if id(entity) in new:
+                continue
+            key = _known_key(meta, key_of(entity))
+            if key is not None and self._is_held(meta, key, entity):
+                continue
+            new[id(entity)] = (meta, entity)
+
+    def _is_held(self, meta: EntityMeta, key: Any, entity: Any) -> bool:
+        """Whether `entity` is already held (and no longer removed); refuses a second object
+        with a held entity's key."""
+        held = self._identity.get(meta, key)
+        if held is entity:
+            if (meta, key) in self._removed:
+                del self._removed[(meta, key)]  # removed then added back: keep it
+            return True
+        if held is not None:
+            raise UnitOfWorkError(
+                f"another {meta.name} with key {key!r} is already in this unit of work"
+            )
+        return False
 
     def remove_entity(self, meta: EntityMeta, entity: Any) -> None:
         """Delete a persistent entity at flush, or forget a new one (`Repository.remove`)."""
@@ -294,13 +307,18 @@ class UnitOfWork:
             await self._flush()
         return await self._connect()
 
-    async def query(self, select: Select, load: Sequence[Any] = ()) -> list[Any]:
-        """Entities for a query, through the identity map, with `load=` relations filled."""
+    async def query(
+        self, select: Select, load: Sequence[Any] = (), track: bool = True
+    ) -> list[Any]:
+        """Entities for a query, through the identity map, with `load=` relations filled.
+
+        Untracked (`track=False`), entities not already held are built but not held.
+        """
         async with self._guard("query"):
             tree = load_tree(select.meta, load)
             connection = await self._reader()
             rows = await self._read(connection.select(select))
-            entities = materialize(self._identity, select.meta, rows)
+            entities = materialize(self._identity, select.meta, rows, track=track)
             if tree:
                 await self._load_tree(entities, tree)
             return entities
