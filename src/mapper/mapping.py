@@ -11,6 +11,7 @@ of work and the dialects.
 
 from __future__ import annotations
 
+import functools
 import re
 import typing
 from collections.abc import Callable, Iterator
@@ -528,11 +529,11 @@ class RelationMeta:
     link_target: ColumnMeta | None = None
     on_delete: OnDelete = "restrict"
 
-    @property
+    @functools.cached_property  # read per row on hot paths
     def attribute(self) -> str:
         return self.declaration.attribute
 
-    @property
+    @functools.cached_property  # read per row on hot paths
     def collection(self) -> bool:
         return self.declaration.collection
 
@@ -626,7 +627,7 @@ class EntityMeta:
     def name(self) -> str:
         return self.entity.__name__
 
-    @property
+    @functools.cached_property  # read per row on hot paths
     def composite_key(self) -> bool:
         return len(self.primary_key) > 1
 

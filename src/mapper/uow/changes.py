@@ -157,11 +157,7 @@ def _updates(
             unchanged = False
         if unchanged or (meta, key) in removed:
             continue
-        positions = tuple(
-            i
-            for i, (now, then) in enumerate(zip(current, snapshot, strict=True))
-            if _differs(now, then)
-        )
+        positions = _changed_positions(current, snapshot)
         if key_positions.intersection(positions):
             raise UnitOfWorkError(
                 f"the primary key of a loaded {meta.name} changed from {key!r} to "
@@ -176,6 +172,17 @@ def _updates(
         validator.columns(values, positions, out)
         updates.append(Update(entity, key, positions, values, expected))
     return updates
+
+
+def _changed_positions(current: tuple[Any, ...], snapshot: tuple[Any, ...]) -> tuple[int, ...]:
+    try:
+        return tuple([i for i, (now, then) in enumerate(zip(current, snapshot)) if now != then])  # noqa: B905 - same width
+    except ArithmeticError:  # compare value by value, so one sNaN marks only its column
+        return tuple(
+            i
+            for i, (now, then) in enumerate(zip(current, snapshot, strict=True))
+            if _differs(now, then)
+        )
 
 
 def _differs(now: Any, then: Any) -> bool:

@@ -13,6 +13,7 @@ Called by `uow/unit_of_work.py` at flush and plan.
 from __future__ import annotations
 
 import heapq
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -22,7 +23,7 @@ from mapper.mapping import EntityMeta
 from mapper.operations import DeleteBatch, InsertBatch, LockRows, UpdateBatch, WriteBatch
 from mapper.uow.changes import ChangeSet, Delete, Insert, Update, key_tuple
 
-__all__ = ["Step", "order_changes"]
+__all__ = ["Step", "order_changes", "picker"]
 
 R = TypeVar("R")
 
@@ -109,7 +110,8 @@ def _insert_steps(meta: EntityMeta, inserts: list[Insert]) -> Step:
         # The database makes every key (the checks refuse values for a generated key), so
         # rows go in the order they were added and their keys come back through RETURNING.
         columns = tuple(c for c in meta.columns if c is not generated)
-        rows = [tuple(r.values[c.position] for c in columns) for r in inserts]
+        pick = picker([c.position for c in columns])
+        rows = [pick(r.values) for r in inserts]
         return Step(InsertBatch(meta, columns, rows, returning=(generated,)), tuple(inserts))
     key_positions = [c.position for c in meta.primary_key]
     records = _sorted(inserts, lambda r: tuple(r.values[p] for p in key_positions))
@@ -128,11 +130,12 @@ def _update_steps(meta: EntityMeta, updates: list[Update]) -> list[Step]:
     for records in ordered:
         positions = records[0].positions
         columns = tuple(meta.columns[p] for p in positions)
+        pick = picker(list(positions))
         batch = UpdateBatch(
             meta,
             columns,
-            keys=[key_tuple(meta, r.key) for r in records],
-            values=[tuple(r.values[p] for p in positions) for r in records],
+            keys=_key_tuples(meta, records),
+            values=[pick(r.values) for r in records],
             versions=[r.version for r in records] if meta.version is not None else None,
         )
         steps.append(Step(batch, tuple(records)))
@@ -147,7 +150,7 @@ def _delete_steps(
         records = _children_first(meta, records, snapshot_of)
     batch = DeleteBatch(
         meta,
-        keys=[key_tuple(meta, r.key) for r in records],
+        keys=_key_tuples(meta, records),
         versions=[r.version for r in records] if meta.version is not None else None,
     )
     return [Step(batch, tuple(records))]
@@ -191,3 +194,20 @@ def _lock_steps(changes: ChangeSet, table_order: Sequence[EntityMeta]) -> list[S
             keys = _sorted([key_tuple(meta, r.key) for r in records], lambda key: key)
             steps.append(Step(LockRows(meta, keys), ()))
     return steps
+
+
+def _key_tuples(meta: EntityMeta, records: Sequence[Update | Delete]) -> list[tuple[Any, ...]]:
+    if meta.composite_key:
+        return [r.key for r in records]
+    return [(r.key,) for r in records]
+
+
+def picker(positions: list[int]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    """A function taking the values at `positions` out of a row, as a tuple."""
+    width = len(positions)
+    if positions == list(range(width)):  # the usual case: every column, in order
+        return lambda row: row[:width]  # a tuple's full slice is the tuple itself
+    if width == 1:
+        (only,) = positions
+        return lambda row: (row[only],)
+    return operator.itemgetter(*positions)

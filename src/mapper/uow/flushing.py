@@ -15,8 +15,7 @@ Called by `uow/unit_of_work.py`.
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -29,7 +28,7 @@ from mapper.operations import DeleteBatch, InsertBatch, LockRows, UpdateBatch
 from mapper.registry import Registry
 from mapper.schema import constraint_owner
 from mapper.uow.changes import Delete, Insert, Update, key_tuple
-from mapper.uow.commit_order import Step
+from mapper.uow.commit_order import Step, picker
 from mapper.uow.identity_map import IdentityMap
 from mapper.uow.loading import row_key
 
@@ -125,7 +124,7 @@ class Flush:
             for attribute, value in record.writes:
                 self._write(record.entity, attribute, value)
         meta = op.meta
-        pick = _picker([c.position for c in op.columns])
+        pick = picker([c.position for c in op.columns])
         written = self._written
         rows = []
         if _key_positions(meta):
@@ -159,6 +158,9 @@ class Flush:
             written[id(record)] = tuple(row)
 
     def _resolved_update(self, op: UpdateBatch, records: Sequence[Any]) -> UpdateBatch:
+        pending = _key_positions(op.meta)
+        if not pending or not any(c.position in pending for c in op.columns):
+            return op  # no foreign key changes here: nothing can be pending
         resolved = [self._resolve(op.meta, record, None) for record in records]
         if all(full is record.values for full, record in zip(resolved, records, strict=True)):
             return op
@@ -291,14 +293,3 @@ def _check_stale(
             if isinstance(record, (Update, Delete)):
                 rows.append(StaleRow(meta.name, record.key, record.version))
         raise StaleEntityError(f"{operation} of {meta.name}", rows)
-
-
-def _picker(positions: list[int]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
-    """A function taking the values at `positions` out of a row, as a tuple."""
-    width = len(positions)
-    if positions == list(range(width)):  # the usual case: every column, in order
-        return lambda row: row[:width]  # a tuple's full slice is the tuple itself
-    if width == 1:
-        (only,) = positions
-        return lambda row: (row[only],)
-    return operator.itemgetter(*positions)

@@ -18,7 +18,7 @@ from typing import Any
 
 from mapper.codec import entity_codec, write_attribute
 from mapper.mapping import EntityMeta, RelationMeta
-from mapper.placeholders import NotLoaded, NotLoadedReference, placeholder_key
+from mapper.placeholders import NotLoaded, NotLoadedReference
 from mapper.uow.identity_map import IdentityMap
 
 __all__ = [
@@ -121,20 +121,22 @@ def related_entities(entities: Iterable[Any], relation: RelationMeta) -> list[An
 def foreign_keys_to_load(owners: Sequence[Any], relation: RelationMeta) -> list[Any]:
     """The distinct foreign keys many-to-one placeholders of `owners` carry."""
     keys: dict[Any, None] = {}
+    attribute = relation.attribute
     for owner in owners:
-        value = getattr(owner, relation.attribute)
+        value = getattr(owner, attribute)
         if type(value) is NotLoadedReference:
-            keys[placeholder_key(value)] = None
+            keys[value._mapper_key] = None
     return list(keys)
 
 
 def fill_references(identity: IdentityMap, owners: Sequence[Any], relation: RelationMeta) -> None:
     """Replace many-to-one placeholders with the held targets (None if the row is gone)."""
-    target = relation.target
+    held = identity.table(relation.target).entities
+    attribute = relation.attribute
     for owner in owners:
-        value = getattr(owner, relation.attribute)
+        value = getattr(owner, attribute)
         if type(value) is NotLoadedReference:
-            write_attribute(owner, relation.attribute, identity.get(target, placeholder_key(value)))
+            write_attribute(owner, attribute, held.get(value._mapper_key))
 
 
 def group_members(

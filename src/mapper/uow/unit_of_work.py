@@ -691,6 +691,8 @@ class UnitOfWork:
         committing.add_done_callback(release)
 
     async def _no_open_streams(self, action: str) -> None:
+        if not self._streams:
+            return
         # A stream left by `break` closes when its generator is finalised, a few loop turns
         # later (asyncio schedules the aclose()); give that a moment before refusing.
         with contextlib.suppress(TimeoutError):
