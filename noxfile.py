@@ -14,7 +14,7 @@ import nox
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "typing", "unit", "tests", "example"]
+nox.options.sessions = ["lint", "typing", "unit", "tests", "example", "bench_quick"]
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 BACKENDS = ["memory", "sqlite", "postgres"]
@@ -86,3 +86,12 @@ def bench(session: nox.Session) -> None:
     """
     _install(session, "all", "bench")
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session
+def bench_quick(session: nox.Session) -> None:
+    """The benchmark suite in quick mode (small sizes, one run, every system and backend), so
+    it never rots; results go to a scratch directory, never over benchmarks/results/."""
+    _install(session, "all", "bench")
+    output = Path(session.create_tmp()) / "bench-quick"
+    session.run("python", "-m", "benchmarks", "--quick", "--output", str(output))
