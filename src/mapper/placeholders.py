@@ -11,6 +11,8 @@ Pure. Built by `codec.py` for loaded rows; replaced by `uow/loading.py`.
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from mapper.errors import RelationNotLoaded
@@ -27,8 +29,8 @@ __all__ = [
 class NotLoaded:
     """Base of the placeholders, standing for a compiled RelationMeta.
 
-    Its own state sits in slots with unlikely names, read with object.__getattribute__, so
-    no attribute name a user might try reaches it.
+    Its own state sits in slots with unlikely names, so no attribute name a user might try
+    reaches it; slots are found before `__getattr__` refuses, so the mapper reads them plainly.
     """
 
     __slots__ = ("_mapper_relation",)
@@ -128,6 +130,6 @@ def is_placeholder(value: object) -> bool:
     return isinstance(value, NotLoaded)
 
 
-def placeholder_key(value: NotLoadedReference) -> Any:
-    """The foreign key a many-to-one placeholder carries."""
-    return object.__getattribute__(value, "_mapper_key")
+placeholder_key: Callable[[NotLoadedReference], Any] = operator.attrgetter("_mapper_key")
+"""The foreign key a many-to-one placeholder carries (a slot, so reading it never refuses);
+read once per loaded row, hence a C-level getter."""

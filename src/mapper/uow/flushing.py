@@ -127,25 +127,17 @@ class Flush:
         pick = picker([c.position for c in op.columns])
         written = self._written
         rows = []
-        if _key_positions(meta):
-            for record in records:
-                full = written[id(record)] = self._resolve(meta, record, deferred)
-                rows.append(pick(full))
-        else:  # nothing to resolve: the values are what goes in
-            for record in records:
-                full = written[id(record)] = record.values
-                rows.append(pick(full))
+        for record in records:
+            full = written[id(record)] = self._resolve(meta, record, deferred)
+            rows.append(pick(full))
         generated = await connection.insert(attrs.evolve(op, rows=rows))
         if not op.returning:
             return
-        undo = self._undo
         if len(op.returning) == 1:
-            # The usual case, one generated key: written and logged without a loop per row.
+            # The usual case, one generated key: no inner loop per row.
             attribute, position = op.returning[0].attribute, op.returning[0].position
             for record, (value,) in zip(records, generated, strict=True):
-                entity = record.entity
-                undo.append((entity, attribute, getattr(entity, attribute)))
-                write_attribute(entity, attribute, value)
+                self._write(record.entity, attribute, value)
                 full = written[id(record)]
                 written[id(record)] = (*full[:position], value, *full[position + 1 :])
             return

@@ -18,7 +18,7 @@ from typing import Any
 
 from mapper.codec import entity_codec, write_attribute
 from mapper.mapping import EntityMeta, RelationMeta
-from mapper.placeholders import NotLoaded, NotLoadedReference
+from mapper.placeholders import NotLoaded, NotLoadedReference, placeholder_key
 from mapper.uow.identity_map import IdentityMap
 
 __all__ = [
@@ -125,7 +125,7 @@ def foreign_keys_to_load(owners: Sequence[Any], relation: RelationMeta) -> list[
     for owner in owners:
         value = getattr(owner, attribute)
         if type(value) is NotLoadedReference:
-            keys[value._mapper_key] = None
+            keys[placeholder_key(value)] = None
     return list(keys)
 
 
@@ -136,7 +136,7 @@ def fill_references(identity: IdentityMap, owners: Sequence[Any], relation: Rela
     for owner in owners:
         value = getattr(owner, attribute)
         if type(value) is NotLoadedReference:
-            write_attribute(owner, attribute, held.get(value._mapper_key))
+            write_attribute(owner, attribute, held.get(placeholder_key(value)))
 
 
 def group_members(
