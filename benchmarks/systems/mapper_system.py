@@ -1,7 +1,7 @@
 """mapper, the library under test: mappings of the shared entities and the scenarios.
 
 Everything goes through the public API: `connect(url)`, `UnitOfWork`, `uow.repository(...)`
-with `add_all`, `find` (with `load=[UserMap.role]`), `remove` and `stream`; the commit is the
+with `add_all`, `find` (with `load=[UserMap.role]`), `remove_all` and `stream`; the commit is the
 clean exit of `async with`. Statements are counted through `db.on_statement` (BEGIN and
 COMMIT left out, as for every system). The mapping, not `db.create_all`, meets the tables
 the backend made, so every system runs on the same DDL.
@@ -79,7 +79,7 @@ class MapperSystem(System):
         "unit of work: add_all + commit (one INSERT ... unnest on PostgreSQL, multi-row "
         "VALUES on SQLite), find / "
         "find(load=[UserMap.role]) (one query per relation), find(track=False) to show rows "
-        "without tracking them (9c), attribute changes and remove() "
+        "without tracking them (9c), attribute changes and remove_all() "
         "written at commit as one statement per table and column set, stream(chunk_size=1000)"
     )
     counting: ClassVar[str] = "hook"
@@ -155,8 +155,7 @@ class MapperSystem(System):
             repository = uow.repository(User)
             users = await repository.find()
             watch.start()
-            for user in users:
-                repository.remove(user)
+            repository.remove_all(users)
         watch.stop()
 
     async def mixed(self, watch: Stopwatch, load: int, change: int, remove: int, add: int) -> None:
@@ -168,8 +167,7 @@ class MapperSystem(System):
             for user in users[:change]:
                 user.name = renamed(user.name)
                 user.active = not user.active
-            for user in users[change : change + remove]:
-                repository.remove(user)
+            repository.remove_all(users[change : change + remove])
             repository.add_all(new_users(roles, add))
         watch.stop()
 

@@ -224,12 +224,23 @@ def _value_expressions(meta: EntityMeta, namespace: dict[str, Any]) -> tuple[lis
             parts.append(f"e.{column.attribute}")
             continue
         position = column.position
-        namespace[f"_k{position}"] = _foreign_key(meta.relations[column.via])
-        # An untouched placeholder's key is read inline: it is what most rows hold.
-        prelude.append(f"    r{position} = e.{column.via}")
-        parts.append(
-            f"(r{position}._mapper_key if type(r{position}) is _Ref else _k{position}(r{position}))"
-        )
+        relation = meta.relations[column.via]
+        namespace[f"_k{position}"] = _foreign_key(relation)
+        namespace[f"_t{position}"] = relation.target.entity
+        target_key = relation.target.primary_key[0].attribute
+        r = f"r{position}"
+        # What most rows hold is read inline: an untouched placeholder's key, or the key of a
+        # stored target; the function handles None, new targets and wrong values.
+        prelude += [
+            f"    {r} = e.{column.via}",
+            f"    if type({r}) is _Ref:",
+            f"        {r} = {r}._mapper_key",
+            f"    elif type({r}) is _t{position} and {r}.{target_key} is not None:",
+            f"        {r} = {r}.{target_key}",
+            "    else:",
+            f"        {r} = _k{position}({r})",
+        ]
+        parts.append(r)
     return prelude, parts
 
 

@@ -262,6 +262,43 @@ class TestRemove:
             with pytest.raises(UnitOfWorkError, match="not in this unit of work"):
                 uow.repository(User).remove(ann)
 
+    async def test_remove_all_deletes_every_row_in_one_statement(self, store: Database) -> None:
+        """remove_all() deletes what it is given at flush, as one batch."""
+        users = await seed(store, people(5))
+        with statements(store) as log:
+            async with UnitOfWork(store, registry) as uow:
+                repo = uow.repository(User)
+                repo.remove_all(await repo.get_many([u.id for u in users[1:4]]))
+        assert log.writes() == 1
+        async with UnitOfWork(store, registry) as uow:
+            left = await uow.repository(User).find(order_by=UserMap.id)
+        assert [u.id for u in left] == [users[0].id, users[4].id]
+
+    async def test_remove_all_forgets_new_entities(self, store: Database) -> None:
+        """New entities given to remove_all() are forgotten; loaded ones are deleted."""
+        (ann,) = await seed(store, people(1))
+        with statements(store) as log:
+            async with UnitOfWork(store, registry) as uow:
+                repo = uow.repository(User)
+                loaded = await repo.get(ann.id)
+                bob = User("bob", "bob@x")
+                repo.add(bob)
+                repo.remove_all([bob, loaded])
+        assert log.writes() == 1
+        async with UnitOfWork(store, registry) as uow:
+            assert await uow.repository(User).count() == 0
+
+    async def test_remove_all_with_an_unknown_entity_marks_none(self, store: Database) -> None:
+        """One entity the unit of work does not hold refuses the whole call."""
+        ann, bob = await seed(store, people(2))
+        async with UnitOfWork(store, registry) as uow:
+            repo = uow.repository(User)
+            loaded = await repo.get(ann.id)
+            with pytest.raises(UnitOfWorkError, match="not in this unit of work"):
+                repo.remove_all([loaded, bob])
+        async with UnitOfWork(store, registry) as uow:
+            assert await uow.repository(User).count() == 2
+
 
 class TestStream:
     async def test_stream_yields_every_row_in_chunks(self, store: Database) -> None:

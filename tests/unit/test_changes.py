@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import decimal
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -540,3 +541,50 @@ def test_a_key_that_cannot_be_hashed_is_refused() -> None:
     meta = local.meta(Blob)
     with pytest.raises(ValidationError, match=r"Blob\.key = bytearray.*hashable"):
         compute_changes(IdentityMap(), [(meta, Blob(bytearray(b"k")))], {})
+
+
+def test_a_signalling_nan_marks_only_its_own_column() -> None:
+    """A Decimal sNaN refuses comparison: its column counts as changed, no other does."""
+
+    @attrs.define
+    class Price:
+        amount: decimal.Decimal
+        label: str
+        id: int = 1
+
+    local = Registry()
+
+    @local.map
+    class PriceMap(EntityMap[Price]):
+        __table__ = "prices"
+        id = Column(t.Integer(), primary_key=True)
+        amount = Column(t.Decimal(10, 2))
+        label = Column(t.Text())
+
+    meta = local.meta(Price)
+    codec = entity_codec(meta)
+    loaded = Price(decimal.Decimal("1.50"), "x")
+    identity = IdentityMap()
+    identity.put(meta, 1, loaded, codec.snapshot(codec.values(loaded)))
+    loaded.amount = decimal.Decimal("sNaN")
+    with pytest.raises(ValidationError, match=r"Price\.amount"):
+        compute_changes(identity, [], {})
+    loaded.amount = decimal.Decimal("1.50")
+    loaded.label = "y"
+    (update,) = compute_changes(identity, [], {}).updates[meta]
+    assert [meta.columns[p].attribute for p in update.positions] == ["label"]
+
+
+def test_changes_of_different_columns_are_listed_per_entity() -> None:
+    """Entities changed in different columns each list their own (shared masks, own rows)."""
+    identity = IdentityMap()
+    first, second, third = _profile(id=1), _profile(id=2, email="b@x"), _profile(id=3, email="c@x")
+    _load(identity, first, second, third)
+    first.name, second.age, third.name = "A", 5, "C"
+    updates = _changes(identity).updates[registry.meta(Profile)]
+    meta = registry.meta(Profile)
+    assert {u.key: [meta.columns[p].attribute for p in u.positions] for u in updates} == {
+        1: ["name"],
+        2: ["age"],
+        3: ["name"],
+    }

@@ -666,7 +666,10 @@ class SqlCompiler:
         """
         result: list[tuple[Any, ...]] = []
         for rows in returned:
-            result.extend(sorted(tuple(row) for row in rows))
+            if len(op.returning) == 1:  # the usual case: one key, sorted as plain values
+                result.extend(zip(sorted([row[0] for row in rows])))
+            else:
+                result.extend(sorted(tuple(row) for row in rows))
         return result
 
 

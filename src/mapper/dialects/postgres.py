@@ -200,6 +200,10 @@ class PostgresCompiler(SqlCompiler):
         op: UpdateBatch | DeleteBatch,
         returned: Sequence[Sequence[Sequence[Any]]],
     ) -> list[int]:
+        if sum(map(len, returned)) == len(op.keys):
+            # Each batch row matches at most one row (keys are distinct), and each match
+            # returns its own ordinal: as many ordinals as rows means none is stale.
+            return []
         matched = {row[0] - 1 for rows in returned for row in rows}
         return [index for index in range(len(op.keys)) if index not in matched]
 

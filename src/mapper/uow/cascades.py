@@ -136,6 +136,21 @@ class RelationPlanner:
         new, removed = self._new, self._removed
         reaches = _reaches(meta)
         key_of = entity_codec(meta).key
+        if len(reaches) == 1 and not reaches[0][1] and not removed:
+            # One many-to-one (users -> role), the common case: one attribute read per entity.
+            attribute, _, target, target_class, target_key = reaches[0]
+            for entity in entities:
+                value = getattr(entity, attribute)
+                if type(value) is not target_class and (
+                    value is None
+                    or isinstance(value, NotLoaded)
+                    or not isinstance(value, target_class)
+                ):
+                    continue
+                if getattr(value, target_key) is None and id(value) not in new:
+                    new[id(value)] = (target, value)
+                    queue.append((target, value))
+            return
         for entity in entities:
             if removed and (meta, key_of(entity)) in removed:
                 continue  # what is being deleted adds nothing
@@ -251,12 +266,15 @@ class RelationPlanner:
 
     async def _removals(self) -> None:
         done: set[int] = set()
+        ruled: dict[EntityMeta, bool] = {}  # whether a mapping has rules, asked once each
         while True:
-            pending = [
-                (meta, entity)
-                for (meta, _), entity in list(self._removed.items())
-                if _delete_rules(meta) and id(entity) not in done
-            ]
+            pending = []
+            for (meta, _), entity in list(self._removed.items()):
+                rules = ruled.get(meta)
+                if rules is None:
+                    rules = ruled[meta] = bool(_delete_rules(meta))
+                if rules and id(entity) not in done:
+                    pending.append((meta, entity))
             if not pending:
                 return
             for meta, entity in pending:

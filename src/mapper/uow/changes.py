@@ -12,12 +12,14 @@ Called by `uow/unit_of_work.py` at flush and plan.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import itertools
+import operator
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
 
-from mapper.codec import entity_codec
+from mapper.codec import compile_function, entity_codec
 from mapper.errors import UnitOfWorkError, ValidationError, Violation
 from mapper.mapping import EntityMeta
 from mapper.uow.identity_map import IdentityMap, TableEntries
@@ -94,25 +96,43 @@ class _Inserter:
         # Columns the flush fills in: versions always, defaults where the entity says None.
         self.filled = [c for c in meta.columns if c.version or c.default is not None]
 
-    def insert(self, entity: Any, out: list[Violation]) -> Insert:
-        values = self.read(entity)
-        writes: tuple[tuple[str, Any], ...] = ()
+    def inserts(self, entities: Iterable[Any], out: list[Violation]) -> list[Insert]:
         if self.filled:
-            row = list(values)
-            filled = []
-            for column in self.filled:
-                if column.version:
-                    value: Any = INITIAL_VERSION
-                elif row[column.position] is None:
-                    value = column.default_value()
-                else:
-                    continue
-                row[column.position] = value
-                filled.append((column.attribute, value))
-            values, writes = tuple(row), tuple(filled)
-        self.check(values, out)
-        return Insert(entity, values, writes)
+            return [self._filled(entity, out) for entity in entities]
+        read, check = self.read, self.check
+        records = []
+        for entity in entities:  # every new entity passes here: kept lean
+            values = read(entity)
+            check(values, out)
+            records.append(Insert(entity, values, ()))
+        return records
 
+    def _filled(self, entity: Any, out: list[Violation]) -> Insert:
+        values = self.read(entity)
+        row = list(values)
+        filled = []
+        for column in self.filled:
+            if column.version:
+                value: Any = INITIAL_VERSION
+            elif row[column.position] is None:
+                value = column.default_value()
+            else:
+                continue
+            row[column.position] = value
+            filled.append((column.attribute, value))
+        values = tuple(row)
+        self.check(values, out)
+        return Insert(entity, values, tuple(filled))
+
+
+def _inserter(meta: EntityMeta) -> _Inserter:
+    found: _Inserter | None = meta.compiled.get(_Inserter)
+    if found is None:
+        found = meta.compiled[_Inserter] = _Inserter(meta)
+    return found
+
+
+_second = operator.itemgetter(1)
 
 Dirty = dict[EntityMeta, list[Any]]
 """Keys of held entities that may have changed, per mapping."""
@@ -129,6 +149,51 @@ def changed_keys(identity: IdentityMap) -> Dirty:
     return dirty
 
 
+class _Differ:
+    """Which columns of a held entity changed: one compiled comparison per mapping.
+
+    `mask(current, snapshot)` sets bit i when column i differs; `positions`, `checks` and
+    the key test then work per distinct mask, which is what a batch of similar changes
+    shares, so per changed row only the comparison itself runs.
+    """
+
+    def __init__(self, meta: EntityMeta) -> None:
+        self.meta = meta
+        self.mask = _mask_function(meta)
+        self._by_mask: dict[int, tuple[tuple[int, ...], Any, bool]] = {}
+        self.key_mask = sum(1 << c.position for c in meta.primary_key)
+        self.version_mask = 0 if meta.version is None else 1 << meta.version.position
+
+    def written(self, mask: int) -> tuple[tuple[int, ...], Any, bool]:
+        """(positions to write, their check, whether a key column changed) for a mask."""
+        found = self._by_mask.get(mask)
+        if found is None:
+            write = mask & ~self.version_mask
+            positions = tuple(p for p in range(len(self.meta.columns)) if write >> p & 1)
+            check = validator_for(self.meta).checks(positions)
+            found = self._by_mask[mask] = (positions, check, bool(mask & self.key_mask))
+        return found
+
+
+def _mask_function(meta: EntityMeta) -> Callable[[tuple[Any, ...], tuple[Any, ...]], int]:
+    lines = ["def mask(now, then):", "    m = 0"]
+    for column in meta.columns:
+        p = column.position
+        lines += [f"    if now[{p}] != then[{p}]:", f"        m |= {1 << p}"]
+    lines.append("    return m")
+    function: Callable[[tuple[Any, ...], tuple[Any, ...]], int] = compile_function(
+        "mask", "\n".join(lines) + "\n", {}
+    )
+    return function
+
+
+def _differ(meta: EntityMeta) -> _Differ:
+    found: _Differ | None = meta.compiled.get(_Differ)
+    if found is None:
+        found = meta.compiled[_Differ] = _Differ(meta)
+    return found
+
+
 def _updates(
     meta: EntityMeta,
     entries: TableEntries,
@@ -139,57 +204,48 @@ def _updates(
     codec = entity_codec(meta)
     read = codec.values
     frozen = codec.snapshot if codec.mutable_positions else None
+    differ = _differ(meta)
+    mask_of, written = differ.mask, differ.written
     version = meta.version
-    key_positions = {c.position for c in meta.primary_key}
-    validator = validator_for(meta)
+    version_position = None if version is None else version.position
     entities, snapshots = entries.entities, entries.snapshots
     updates = []
-    for key in keys:
+    for key in keys:  # every changed entity passes here: kept lean
         entity = entities.get(key)
         if entity is None:
             continue
         values = read(entity)
-        current = values if frozen is None else frozen(values)
         snapshot = snapshots[key]
         try:
-            unchanged = current == snapshot
-        except ArithmeticError:  # Decimal("sNaN") refuses comparison; the checks report it
-            unchanged = False
-        if unchanged or (meta, key) in removed:
+            mask = mask_of(values if frozen is None else frozen(values), snapshot)
+        except ArithmeticError:  # Decimal("sNaN") refuses comparison: that column changed
+            mask = _mask_by_value(values if frozen is None else frozen(values), snapshot)
+        if not mask or (removed and (meta, key) in removed):
             continue
-        positions = _changed_positions(current, snapshot)
-        if key_positions.intersection(positions):
+        positions, check, key_changed = written(mask)
+        if key_changed:
             raise UnitOfWorkError(
                 f"the primary key of a loaded {meta.name} changed from {key!r} to "
                 f"{codec.key(entity)!r}; keys cannot change: remove the entity and add a new one"
             )
-        expected = None
-        if version is not None:
-            expected = snapshot[version.position]
-            positions = tuple(p for p in positions if p != version.position)
-            if not positions:
-                continue
-        validator.columns(values, positions, out)
+        if not positions:
+            continue  # only the version differs: the mapper owns it, nothing to write
+        check(values, out)
+        expected = None if version_position is None else snapshot[version_position]
         updates.append(Update(entity, key, positions, values, expected))
     return updates
 
 
-def _changed_positions(current: tuple[Any, ...], snapshot: tuple[Any, ...]) -> tuple[int, ...]:
-    try:
-        return tuple([i for i, (now, then) in enumerate(zip(current, snapshot)) if now != then])  # noqa: B905 - same width
-    except ArithmeticError:  # compare value by value, so one sNaN marks only its column
-        return tuple(
-            i
-            for i, (now, then) in enumerate(zip(current, snapshot, strict=True))
-            if _differs(now, then)
-        )
-
-
-def _differs(now: Any, then: Any) -> bool:
-    try:
-        return bool(now != then)
-    except ArithmeticError:
-        return True
+def _mask_by_value(current: tuple[Any, ...], snapshot: tuple[Any, ...]) -> int:
+    mask = 0
+    for position, (now, then) in enumerate(zip(current, snapshot, strict=True)):
+        try:
+            differs = bool(now != then)
+        except ArithmeticError:
+            differs = True
+        if differs:
+            mask |= 1 << position
+    return mask
 
 
 def compute_changes(
@@ -205,22 +261,31 @@ def compute_changes(
     """
     changes = ChangeSet()
     violations: list[Violation] = []
-    inserters: dict[EntityMeta, _Inserter] = {}
-    for meta, entity in added:
-        inserter = inserters.get(meta)
-        if inserter is None:
-            inserter = inserters[meta] = _Inserter(meta)
-        changes.inserts.setdefault(meta, []).append(inserter.insert(entity, violations))
+    # In runs of one mapping (add_all gives one run), in the order they were added.
+    for meta, run in itertools.groupby(added, key=operator.itemgetter(0)):
+        records = _inserter(meta).inserts(map(_second, run), violations)
+        found = changes.inserts.get(meta)
+        if found is None:
+            changes.inserts[meta] = records
+        else:
+            found.extend(records)
     for meta, keys in (changed_keys(identity) if dirty is None else dirty).items():
         updates = _updates(meta, identity.table(meta), keys, removed, violations)
         if updates:
             changes.updates[meta] = updates
+    deletes = changes.deletes
     for (meta, key), entity in removed.items():
-        expected = None
-        if meta.version is not None:
+        if meta.version is None:
+            record = Delete(entity, key, None)
+        else:
             snapshot = identity.table(meta).snapshots.get(key)
             expected = None if snapshot is None else snapshot[meta.version.position]
-        changes.deletes.setdefault(meta, []).append(Delete(entity, key, expected))
+            record = Delete(entity, key, expected)
+        listed = deletes.get(meta)
+        if listed is None:
+            deletes[meta] = [record]
+        else:
+            listed.append(record)
     if violations:
         raise ValidationError(violations)
     return changes

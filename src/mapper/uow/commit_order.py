@@ -36,6 +36,10 @@ class Step:
     records: tuple[Insert | Update | Delete, ...]
 
 
+# A bare key sorts as its 1-tuple would; composite keys are tuples already.
+_by_key = operator.attrgetter("key")
+
+
 def _sorted(records: list[R], key: Callable[[R], Any]) -> list[R]:
     try:
         return sorted(records, key=key)
@@ -123,7 +127,7 @@ def _update_steps(meta: EntityMeta, updates: list[Update]) -> list[Step]:
     groups: dict[tuple[int, ...], list[Update]] = {}
     for record in updates:
         groups.setdefault(record.positions, []).append(record)
-    ordered = [_sorted(group, lambda r: key_tuple(meta, r.key)) for group in groups.values()]
+    ordered = [_sorted(group, _by_key) for group in groups.values()]
     # Groups in the order of their first key, so the plan does not depend on load order.
     ordered = _sorted(ordered, lambda g: (key_tuple(meta, g[0].key), g[0].positions))
     steps = []
@@ -145,7 +149,7 @@ def _update_steps(meta: EntityMeta, updates: list[Update]) -> list[Step]:
 def _delete_steps(
     meta: EntityMeta, deletes: list[Delete], snapshot_of: Callable[[Delete], Sequence[Any]] | None
 ) -> list[Step]:
-    records = _sorted(deletes, lambda r: key_tuple(meta, r.key))
+    records = _sorted(deletes, _by_key)
     if snapshot_of is not None:
         records = _children_first(meta, records, snapshot_of)
     batch = DeleteBatch(

@@ -15,6 +15,7 @@ Called by `uow/unit_of_work.py`.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,10 +33,43 @@ from mapper.uow.commit_order import Step, picker
 from mapper.uow.identity_map import IdentityMap
 from mapper.uow.loading import row_key
 
-__all__ = ["Flush", "UndoLog"]
+__all__ = ["BatchWrite", "Flush", "UndoLog", "undo", "written_entities"]
 
-UndoLog = list[tuple[Any, str, Any]]
-"""(entity, attribute, old value) for everything the mapper wrote since the transaction began."""
+
+@attrs.frozen(eq=False)
+class BatchWrite:
+    """One attribute the flush set on many entities, each of which held `old` before."""
+
+    entities: Sequence[Any]
+    attribute: str
+    old: Any
+
+
+UndoLog = list[tuple[Any, str, Any] | BatchWrite]
+"""(entity, attribute, old value), or a `BatchWrite`, for everything the mapper wrote since
+the transaction began."""
+
+
+def undo(entries: Sequence[tuple[Any, str, Any] | BatchWrite]) -> None:
+    """Put back the old values of `entries`, latest first."""
+    for entry in reversed(entries):
+        if type(entry) is BatchWrite:
+            for entity in reversed(entry.entities):
+                write_attribute(entity, entry.attribute, entry.old)
+        else:
+            entity, attribute, value = entry
+            write_attribute(entity, attribute, value)
+
+
+def written_entities(entries: Sequence[tuple[Any, str, Any] | BatchWrite]) -> list[Any]:
+    """The entities `entries` wrote into, in order (repeats kept)."""
+    found: list[Any] = []
+    for entry in entries:
+        if type(entry) is BatchWrite:
+            found.extend(entry.entities)
+        else:
+            found.append(entry[0])  # type: ignore[index]
+    return found
 
 
 @attrs.frozen
@@ -120,30 +154,39 @@ class Flush:
         records: Sequence[Any],
         deferred: list[_Deferred],
     ) -> None:
-        for record in records:
-            for attribute, value in record.writes:
-                self._write(record.entity, attribute, value)
         meta = op.meta
-        pick = picker([c.position for c in op.columns])
+        if _fills(meta):
+            for record in records:
+                for attribute, value in record.writes:
+                    self._write(record.entity, attribute, value)
         written = self._written
-        rows = []
-        for record in records:
-            full = written[id(record)] = self._resolve(meta, record, deferred)
-            rows.append(pick(full))
-        generated = await connection.insert(attrs.evolve(op, rows=rows))
+        if _may_be_pending(meta, records):
+            pick = picker([c.position for c in op.columns])
+            rows = []
+            for record in records:
+                full = written[id(record)] = self._resolve(meta, record, deferred)
+                rows.append(pick(full))
+            op = attrs.evolve(op, rows=rows)
+        generated = await connection.insert(op)
         if not op.returning:
             return
         if len(op.returning) == 1:
-            # The usual case, one generated key: no inner loop per row.
+            # The usual case, one generated key: no inner loop per row. Before the flush
+            # every such key was None (the checks refuse a value for it), so one undo entry
+            # puts them all back.
             attribute, position = op.returning[0].attribute, op.returning[0].position
+            entities = []
             for record, (value,) in zip(records, generated, strict=True):
-                self._write(record.entity, attribute, value)
-                full = written[id(record)]
-                written[id(record)] = (*full[:position], value, *full[position + 1 :])
+                entity = record.entity
+                write_attribute(entity, attribute, value)
+                entities.append(entity)
+                full = written.get(id(record), record.values)
+                written[id(record)] = full[:position] + (value,) + full[position + 1 :]  # noqa: RUF005 - faster
+            self._undo.append(BatchWrite(entities, attribute, None))
             return
         positions = [c.position for c in op.returning]
         for record, values in zip(records, generated, strict=True):
-            row = list(written[id(record)])
+            row = list(written.get(id(record), record.values))
             for column, position, value in zip(op.returning, positions, values, strict=True):
                 self._write(record.entity, column.attribute, value)
                 row[position] = value
@@ -244,25 +287,41 @@ class Flush:
             records: Sequence[Any] = step.records  # all Delete, Update or Insert, as `op`
             if isinstance(op, DeleteBatch):
                 for record in records:
-                    entities.pop(record.key, None)
-                    snapshots.pop(record.key, None)
-                    removed.pop((meta, record.key), None)
+                    key = record.key
+                    entities.pop(key, None)
+                    snapshots.pop(key, None)
+                    removed.pop((meta, key), None)
                 continue
             snapshot = entity_codec(meta).snapshot
             if isinstance(op, UpdateBatch):
+                plain = snapshot is tuple  # no mutable columns: the values are the snapshot
                 for record in records:
-                    key = record.key
-                    entities[key] = record.entity
-                    snapshots[key] = snapshot(written.get(id(record), record.values))
+                    values = written.get(id(record), record.values)
+                    snapshots[record.key] = values if plain else snapshot(values)
                 continue
             key_of = row_key(meta)
+            plain = snapshot is tuple  # no mutable columns: the written values are the snapshot
             for record in records:
                 values = written.get(id(record), record.values)
                 entity = record.entity
                 new.pop(id(entity), None)
                 key = key_of(values)
                 entities[key] = entity
-                snapshots[key] = snapshot(values)
+                snapshots[key] = values if plain else snapshot(values)
+
+
+def _fills(meta: EntityMeta) -> bool:
+    """Whether inserts of `meta` get values from the flush (defaults, initial versions)."""
+    return any(c.version or c.default is not None for c in meta.columns)
+
+
+def _may_be_pending(meta: EntityMeta, records: Sequence[Any]) -> bool:
+    """Whether any record holds the pending key of a new entity (checked column-wise)."""
+    rows = [record.values for record in records]
+    for position in _key_positions(meta):
+        if PendingKey in map(type, map(operator.itemgetter(position), rows)):
+            return True
+    return False
 
 
 def _key_positions(meta: EntityMeta) -> tuple[int, ...]:

@@ -81,6 +81,13 @@ class Repository(Generic[T]):
         """Delete a loaded entity at the next flush (or forget a new one)."""
         self._uow.remove_entity(self._meta, entity)
 
+    def remove_all(self, entities: Iterable[T]) -> None:
+        """Delete loaded entities at the next flush (or forget new ones).
+
+        Refuses the whole call, marking none, if one of them is not in the unit of work.
+        """
+        self._uow.remove_entities(self._meta, entities)
+
     # -- reading --------------------------------------------------------------------------
 
     async def get(self, key: Any, *, load: Load = ()) -> T:

@@ -50,7 +50,7 @@ from mapper.registry import Registry
 from mapper.uow.cascades import Collections, RelationPlanner
 from mapper.uow.changes import ChangeSet, Delete, Dirty, changed_keys, compute_changes
 from mapper.uow.commit_order import Step, order_changes
-from mapper.uow.flushing import Flush, UndoLog
+from mapper.uow.flushing import Flush, UndoLog, undo, written_entities
 from mapper.uow.identity_map import IdentityMap
 from mapper.uow.loading import (
     LoadTree,
@@ -263,15 +263,19 @@ class UnitOfWork:
         entity_class = meta.entity
         key_of = entity_codec(meta).key
         new = self._new
-        for entity in entities:
-            if not isinstance(entity, entity_class):
+        held = self._identity.table(meta).entities
+        for entity in entities:  # every new entity passes here: kept lean
+            if type(entity) is not entity_class and not isinstance(entity, entity_class):
                 raise TypeError(f"the {meta.name} repository cannot add {type(entity).__name__}")
-            if id(entity) in new:
+            ident = id(entity)
+            if ident in new:
                 continue
-            key = _known_key(meta, key_of(entity))
-            if key is not None and self._is_held(meta, key, entity):
-                continue
-            new[id(entity)] = (meta, entity)
+            key = key_of(entity)
+            if key is not None and held:
+                key = _known_key(meta, key)
+                if key is not None and self._is_held(meta, key, entity):
+                    continue
+            new[ident] = (meta, entity)
 
     def _is_held(self, meta: EntityMeta, key: Any, entity: Any) -> bool:
         """Whether `entity` is already held (and no longer removed); refuses a second object
@@ -289,16 +293,34 @@ class UnitOfWork:
 
     def remove_entity(self, meta: EntityMeta, entity: Any) -> None:
         """Delete a persistent entity at flush, or forget a new one (`Repository.remove`)."""
+        self.remove_entities(meta, (entity,))
+
+    def remove_entities(self, meta: EntityMeta, entities: Iterable[Any]) -> None:
+        """Delete persistent entities at flush, or forget new ones (`Repository.remove_all`).
+
+        Every entity is checked before any is marked: one that this unit of work does not
+        hold refuses the whole call.
+        """
         self._check_open("remove")
-        if self._new.pop(id(entity), None) is not None:
-            return
-        key = _known_key(meta, entity_codec(meta).key(entity))
-        if key is None or not self._identity.holds(meta, key, entity):
-            raise UnitOfWorkError(
-                f"{meta.name} {entity!r} is not in this unit of work: load it here "
-                "(get, find) before removing it"
-            )
-        self._removed[(meta, key)] = entity
+        key_of = entity_codec(meta).key
+        new = self._new
+        held = self._identity.table(meta).entities
+        marked = []
+        forgotten = []
+        for entity in entities:  # every removed entity passes here: kept lean
+            if id(entity) in new:
+                forgotten.append(id(entity))
+                continue
+            key = key_of(entity)
+            if held.get(key) is not entity:
+                raise UnitOfWorkError(
+                    f"{meta.name} {entity!r} is not in this unit of work: load it here "
+                    "(get, find) before removing it"
+                )
+            marked.append(((meta, key), entity))
+        for ident in forgotten:
+            new.pop(ident, None)
+        self._removed.update(marked)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -510,8 +532,7 @@ class UnitOfWork:
 
     def _back_to(self, mark: _Mark) -> None:
         new, removed, collections, undone = mark
-        for entity, attribute, value in reversed(self._undo[undone:]):
-            write_attribute(entity, attribute, value)
+        undo(self._undo[undone:])
         del self._undo[undone:]
         self._new.clear()
         self._new.update(new)
@@ -540,7 +561,7 @@ class UnitOfWork:
         if not written:
             return changed
         dirty = {meta: list(keys) for meta, keys in changed.items()}
-        for entity, _, _ in written:
+        for entity in written_entities(written):
             meta = self._registry.meta(type(entity))
             key = entity_codec(meta).key(entity)
             with contextlib.suppress(TypeError):  # a key made unhashable: the scan saw it
@@ -749,8 +770,7 @@ class UnitOfWork:
                     self._collections[(id(entity), relation.attribute)] = tuple(members)
 
     def _restore(self) -> None:
-        for entity, attribute, value in reversed(self._undo):
-            write_attribute(entity, attribute, value)
+        undo(self._undo)
         self._undo.clear()
         self._identity.clear()
         self._new.clear()
