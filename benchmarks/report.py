@@ -56,7 +56,10 @@ def markdown(figures: dict[str, Any], command: str) -> str:
         "",
         f"{mode.capitalize()}: each figure is the median of {figures['repeats']} measured "
         "run(s) after one warm-up run (fewer for the biggest scenarios: each section says how "
-        "many), on one machine, one system at a time. Ratios are to the hand-written layer "
+        "many), on one machine. The systems' runs are interleaved, one run of each per "
+        "round in a rotating order, so drift in the machine's speed shifts them alike "
+        "(DotORM runs in its own Python 3.12 process afterwards). "
+        "Ratios are to the hand-written layer "
         "(raw driver plus the same attrs entities built by hand): the practical floor for "
         "anything returning objects; "
         "2.00x takes twice its time. Raw driver figures are the floor with no objects at all.",

@@ -1,9 +1,10 @@
 """Runs the scenarios of one backend against its systems and returns the raw figures.
 
-For each scenario and system: seed the table, one warm-up run, then `repeats` measured runs
-(each seeded again when the scenario writes, and checked afterwards: the table must hold
-what the scenario says, or the run fails), then, for memory scenarios, one more run under
-tracemalloc. A system that cannot do a scenario, or fails at it, gets "n/a" with the reason.
+For each scenario: one warm-up run per system, then `repeats` rounds in which every system
+runs once, in an order that rotates from round to round (each run seeded again when the
+scenario writes, and checked afterwards: the table must hold what the scenario says, or
+the run fails), then, for memory scenarios, one more run per system under tracemalloc. A
+system that cannot do a scenario, or fails at it, gets "n/a" with the reason.
 Stdlib only. Called by `__main__.py` and, for DotORM under Python 3.12, `dotorm_runner.py`.
 """
 
@@ -106,27 +107,56 @@ async def _run_once(
 
 
 async def _measure(
-    backend: Backend, system: System, scenario: Scenario, settings: Settings
-) -> dict[str, Any]:
+    backend: Backend, systems: list[System], scenario: Scenario, settings: Settings
+) -> dict[str, dict[str, Any]]:
+    """Figures of every system in one scenario, their measured runs interleaved.
+
+    After a warm-up of each, round r runs every system once, starting with a different one
+    each round: a machine that speeds up or slows down during the scenario then shifts every
+    system alike, so the ratios hold even when the times drift.
+    """
     arguments = scenario.arguments(settings.quick)
     rows = scenario.seed_rows(settings.quick)
     reseed = rows if scenario.mutates else None
-    await _run_once(backend, system, scenario, arguments, seed=reseed)  # warm-up
-    times: list[float] = []
-    queries: int | None = None
-    for _ in range(settings.repeats_for(scenario)):
-        watch = await _run_once(backend, system, scenario, arguments, seed=reseed)
-        times.append(watch.seconds or 0.0)
-        queries = watch.queries
-    peak = None
-    if scenario.memory:
-        watch = await _run_once(
-            backend, system, scenario, arguments, seed=reseed, trace_memory=True
-        )
-        peak = watch.peak_bytes
-    if not system.counting:
-        queries = None
-    return Figures(times, queries, peak).as_dict()
+    failed: dict[str, dict[str, Any]] = {}
+
+    async def attempt(system: System, trace_memory: bool = False) -> Stopwatch | None:
+        try:
+            return await _run_once(
+                backend, system, scenario, arguments, seed=reseed, trace_memory=trace_memory
+            )
+        except Exception as error:
+            failed[system.name] = {"na": f"failed: {type(error).__name__}: {error}"}
+            return None
+
+    running = []
+    for system in systems:
+        if await attempt(system) is not None:  # warm-up
+            running.append(system)
+    times: dict[str, list[float]] = {system.name: [] for system in running}
+    queries: dict[str, int | None] = {}
+    for round_ in range(settings.repeats_for(scenario)):
+        start = round_ % len(running) if running else 0
+        for system in running[start:] + running[:start]:
+            if system.name in failed:
+                continue
+            watch = await attempt(system)
+            if watch is not None:
+                times[system.name].append(watch.seconds or 0.0)
+                queries[system.name] = watch.queries if system.counting else None
+    figures = dict(failed)
+    for system in running:
+        if system.name in failed:
+            continue
+        peak = None
+        if scenario.memory:
+            watch = await attempt(system, trace_memory=True)
+            if watch is None:
+                figures[system.name] = failed[system.name]
+                continue
+            peak = watch.peak_bytes
+        figures[system.name] = Figures(times[system.name], queries.get(system.name), peak).as_dict()
+    return figures
 
 
 async def run_backend(
@@ -169,16 +199,16 @@ async def run_backend(
         for scenario in scenarios:
             if not scenario.mutates:
                 await backend.seed(scenario.seed_rows(settings.quick))
+            able = []
             for system in systems:
                 missing = system.unsupported.get(scenario.op)
                 if missing is not None:
                     results[scenario.key][system.name] = {"na": missing}
-                    continue
-                try:
-                    figures = await _measure(backend, system, scenario, settings)
-                except Exception as error:
-                    figures = {"na": f"failed: {type(error).__name__}: {error}"}
-                results[scenario.key][system.name] = figures
+                else:
+                    able.append(system)
+            measured = await _measure(backend, able, scenario, settings)
+            for system in able:
+                figures = results[scenario.key][system.name] = measured[system.name]
                 shown = figures["na"] if "na" in figures else f"{figures['median'] * 1000:.2f} ms"
                 settings.say(f"[{backend_name}] {scenario.key:18} {system.name:12} {shown}")
     finally:
