@@ -233,3 +233,40 @@ async def test_a_database_that_cannot_be_reached_is_connection_lost() -> None:
             async with UnitOfWork(lazy, registry) as uow:
                 await uow.repository(Role).count()
         assert lazy.dialect.pool_status()[1] == 0
+
+
+async def test_a_released_connection_costs_no_reset_round_trip(store: Database) -> None:
+    """After a unit of work the session's last statement is its COMMIT, not a RESET ALL."""
+    pids: list[int] = []
+
+    def note(event: StatementEvent) -> None:
+        if event.session_id is not None:
+            pids.append(event.session_id)
+
+    with store.on_statement(note):
+        async with UnitOfWork(store, registry) as uow:
+            uow.repository(Role).add(Role("kept"))
+    admin = await asyncpg.connect(POSTGRES_URL)
+    try:
+        row = await admin.fetchrow(
+            "SELECT state, query FROM pg_stat_activity WHERE pid=$1", pids[-1]
+        )
+    finally:
+        await admin.close()
+    assert row is not None
+    assert (row["state"], row["query"]) == ("idle", "COMMIT")
+
+
+async def test_a_connection_released_in_a_transaction_is_rolled_back(store: Database) -> None:
+    """The pool's reset still ends a transaction left open, so the next borrower gets none."""
+    connection = await store.acquire()
+    await connection.begin()
+    session = connection.session_id
+    await store.release(connection)
+    assert session is not None
+    assert await session_state(session) == "idle"
+    again = await store.acquire()
+    try:
+        assert not again._driver_in_transaction()  # type: ignore[attr-defined]
+    finally:
+        await store.release(again)

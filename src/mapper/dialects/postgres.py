@@ -284,6 +284,7 @@ class PostgresDialect(SqlDialect):
                 timeout=self.options.connect_timeout,
                 statement_cache_size=statement_cache_size,
                 server_settings=server_settings,
+                reset=_reset,
             )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             raise ConnectionLost(
@@ -345,6 +346,18 @@ class PostgresDialect(SqlDialect):
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.close()
+
+
+async def _reset(raw: Any) -> None:
+    """What a connection needs before it goes back to the pool: an open transaction ended.
+
+    mapper leaves no other session state (no SET, LISTEN, advisory locks, or cursors outside
+    a transaction), so asyncpg's default reset (advisory unlock, CLOSE ALL, UNLISTEN, RESET
+    ALL) would only cost one more round trip per unit of work. The unit of work already ends
+    its transaction or discards the connection (G4); this is the last line of defence.
+    """
+    if raw.is_in_transaction():
+        await raw.execute("ROLLBACK")
 
 
 # SQLSTATE classes and codes (PostgreSQL appendix A).
