@@ -59,6 +59,9 @@ def compile_function(name: str, source: str, namespace: dict[str, Any]) -> Calla
     return function
 
 
+Materializer = Callable[[Sequence[Sequence[Any]], dict[Any, Any], dict[Any, Any], bool], list[Any]]
+
+
 def _getter(names: Sequence[str]) -> Callable[[Any], Any]:
     return operator.attrgetter(*names)
 
@@ -80,14 +83,18 @@ class EntityCodec:
     mutable_positions: tuple[int, ...]
     changed: Callable[[Mapping[Any, Any], Mapping[Any, tuple[Any, ...]]], list[Any]]
     """The keys of the entities (by key) whose snapshot form differs from their snapshots."""
+    materialize: Materializer
+    """`materialize(rows, entities, snapshots, track)`: the entity of each row, the held one
+    where `entities` has its key, else built (and, if `track`, held with its snapshot)."""
 
 
-def _build_source(meta: EntityMeta) -> tuple[str, dict[str, Any]]:
+def _build_body(meta: EntityMeta) -> tuple[list[str], dict[str, Any]]:
+    """Statements building entity `e` from the tuple `values` (indented one level)."""
     entity = meta.entity
     # No custom __setattr__ (frozen classes and attrs validators install one): assign directly.
     plain = entity.__setattr__ is object.__setattr__  # type: ignore[comparison-overlap]
     namespace: dict[str, Any] = {"_new": object.__new__, "_cls": entity, "_set": write_attribute}
-    lines = ["def build(values):", "    e = _new(_cls)"]
+    lines = ["    e = _new(_cls)"]
 
     def assign(attribute: str, expression: str) -> str:
         if plain:
@@ -123,8 +130,40 @@ def _build_source(meta: EntityMeta) -> tuple[str, dict[str, Any]]:
         else:
             namespace[f"_d{index}"] = default
             lines.append(assign(attribute, f"_d{index}"))
-    lines.append("    return e")
-    return "\n".join(lines) + "\n", namespace
+    return lines, namespace
+
+
+def _build_function(meta: EntityMeta) -> Callable[[Sequence[Any]], Any]:
+    body, namespace = _build_body(meta)
+    source = "def build(values):\n" + "".join(f"{line}\n" for line in body) + "    return e\n"
+    return compile_function("build", source, namespace)
+
+
+def _materialize_function(meta: EntityMeta, snapshot: Callable[..., Any]) -> Materializer:
+    """The loading loop with `build` inlined: every loaded row passes through it."""
+    body, namespace = _build_body(meta)
+    namespace["_snapshot"] = snapshot
+    key = ", ".join(f"values[{c.position}]" for c in meta.primary_key)
+    if meta.composite_key:
+        key = f"({key})"
+    lines = [
+        "def materialize(rows, entities, snapshots, track):",
+        "    result = []",
+        "    append = result.append",
+        "    held = entities.get",
+        "    for values in rows:",
+        f"        key = {key}",
+        "        e = held(key)",
+        "        if e is None:",
+        *("        " + line for line in body),
+        "            if track:",
+        "                entities[key] = e",
+        "                snapshots[key] = _snapshot(values)",
+        "        append(e)",
+        "    return result",
+    ]
+    function: Materializer = compile_function("materialize", "\n".join(lines) + "\n", namespace)
+    return function
 
 
 _REFERENCE_CACHE_SIZE = 4096
@@ -286,16 +325,16 @@ def _changed_function(
 def _make_entity_codec(meta: EntityMeta) -> EntityCodec:
     values = _values_function(meta)
     key_names = [c.attribute for c in meta.primary_key]
-    source, namespace = _build_source(meta)
     snapshot, mutable = _make_snapshot(meta)
     return EntityCodec(
         meta=meta,
         values=values,
         key=operator.attrgetter(*key_names),
-        build=compile_function("build", source, namespace),
+        build=_build_function(meta),
         snapshot=snapshot,
         mutable_positions=mutable,
         changed=_changed_function(meta),
+        materialize=_materialize_function(meta, snapshot),
     )
 
 

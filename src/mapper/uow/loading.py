@@ -48,25 +48,8 @@ def materialize(
     identity: IdentityMap, meta: EntityMeta, rows: Sequence[Sequence[Any]], track: bool = True
 ) -> list[Any]:
     """The entities for `rows` (Python values in column order), one object per key."""
-    codec = entity_codec(meta)
-    build = codec.build
-    snapshot = codec.snapshot
-    key_of = row_key(meta)
     entries = identity.table(meta)
-    entities = entries.entities
-    snapshots = entries.snapshots
-    result: list[Any] = []
-    append = result.append
-    for row in rows:
-        key = key_of(row)
-        entity = entities.get(key)
-        if entity is None:
-            entity = build(row)
-            if track:
-                entities[key] = entity
-                snapshots[key] = snapshot(row)
-        append(entity)
-    return result
+    return entity_codec(meta).materialize(rows, entries.entities, entries.snapshots, track)
 
 
 # -- relations ---------------------------------------------------------------------------------
