@@ -463,3 +463,53 @@ class TestGeneratedCode:
         filename = codec.build.__code__.co_filename
         linecache.checkcache()
         assert linecache.getlines(filename)
+
+
+class TestMaterialize:
+    @pytest.mark.parametrize("style", ENTITY_STYLES.values(), ids=list(ENTITY_STYLES))
+    def test_rows_become_entities_with_snapshots(self, style: Callable[[type], type]) -> None:
+        """Each new row is built like `build` (no __init__) and held with its snapshot."""
+        meta = account_meta(style)
+        entities: dict[Any, Any] = {}
+        snapshots: dict[Any, Any] = {}
+        rows = [(1, "ann", D("1.50")), (2, "bob", D("2.00"))]
+        loaded = entity_codec(meta).materialize(rows, entities, snapshots, True)
+        assert [(a.id, a.owner, a.balance, a.label) for a in loaded] == [
+            (1, "ann", D("1.50"), "ann:1"),
+            (2, "bob", D("2.00"), "bob:2"),
+        ]
+        assert CALLS == []
+        assert entities == {1: loaded[0], 2: loaded[1]}
+        assert snapshots == {1: rows[0], 2: rows[1]}
+
+    def test_a_held_key_gives_the_held_object_and_keeps_its_snapshot(self) -> None:
+        """A row whose key is held yields that object; untracked rows are not held."""
+        meta = account_meta(attrs.define)
+        codec = entity_codec(meta)
+        held = codec.build((1, "ann", D("1.50")))
+        write_attribute(held, "owner", "changed")
+        entities: dict[Any, Any] = {1: held}
+        snapshots: dict[Any, Any] = {1: (1, "ann", D("1.50"))}
+        rows = [(1, "ann", D("9.99")), (3, "cy", D("0.10"))]
+        first, third = codec.materialize(rows, entities, snapshots, False)
+        assert first is held and first.owner == "changed"
+        assert third.id == 3 and 3 not in entities and 3 not in snapshots
+        assert snapshots[1] == (1, "ann", D("1.50"))
+
+    def test_composite_keys_are_tuples(self) -> None:
+        """A composite key is held as the tuple of its columns."""
+
+        @attrs.define
+        class Seat:
+            row: int
+            number: int
+
+        class SeatMap(EntityMap[Seat]):
+            __table__ = "seats"
+            row = Column(t.Integer(), primary_key=True)
+            number = Column(t.Integer(), primary_key=True)
+
+        meta = meta_of(SeatMap)
+        entities: dict[Any, Any] = {}
+        (seat,) = entity_codec(meta).materialize([(4, 7)], entities, {}, True)
+        assert entities == {(4, 7): seat}
