@@ -94,7 +94,14 @@ class RelationPlanner:
         for meta in self._metas_with_relations():
             if _remote_sides(meta):
                 owners.extend((meta, e) for e in self._identity.table(meta).entities.values())
-        owners.extend(item for item in self._new.values() if _remote_sides(item[0]))
+        sided: dict[EntityMeta, bool] = {}  # whether a mapping has remote sides, asked once
+        for item in self._new.values():
+            meta = item[0]
+            has = sided.get(meta)
+            if has is None:
+                has = sided[meta] = bool(_remote_sides(meta))
+            if has:
+                owners.append(item)
         return owners
 
     # -- cascade on add -------------------------------------------------------------------

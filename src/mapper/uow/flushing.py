@@ -90,6 +90,8 @@ class Flush:
         self.steps = steps
         self._undo = undo
         self._written: dict[int, tuple[Any, ...]] = {}
+        # Generated keys of insert steps with one such column, by id of the step's records.
+        self._keys: dict[int, list[Any]] = {}
 
     async def run(self, connection: Connection) -> None:
         deferred: list[_Deferred] = []
@@ -174,15 +176,19 @@ class Flush:
             # The usual case, one generated key: no inner loop per row. Before the flush
             # every such key was None (the checks refuse a value for it), so one undo entry
             # puts them all back.
-            attribute, position = op.returning[0].attribute, op.returning[0].position
-            entities = []
-            for record, (value,) in zip(records, generated, strict=True):
-                entity = record.entity
+            # Settle puts the keys into the rows' snapshots.
+            attribute = op.returning[0].attribute
+            entities = [record.entity for record in records]
+            keys = [value for (value,) in generated]
+            if len(keys) != len(entities):
+                raise UnitOfWorkError(
+                    f"{meta.name}: {len(entities)} rows were inserted but {len(keys)} keys "
+                    "came back"
+                )
+            for entity, value in zip(entities, keys):  # noqa: B905 - same length, checked
                 write_attribute(entity, attribute, value)
-                entities.append(entity)
-                full = written.get(id(record), record.values)
-                written[id(record)] = full[:position] + (value,) + full[position + 1 :]  # noqa: RUF005 - faster
             self._undo.append(BatchWrite(entities, attribute, None))
+            self._keys[id(records)] = keys
             return
         positions = [c.position for c in op.returning]
         for record, values in zip(records, generated, strict=True):
@@ -301,6 +307,18 @@ class Flush:
                 continue
             key_of = row_key(meta)
             plain = snapshot is tuple  # no mutable columns: the written values are the snapshot
+            keys = self._keys.get(id(records))
+            if keys is not None:
+                p = meta.generated.position if meta.generated is not None else 0
+                for record, value in zip(records, keys, strict=True):
+                    values = written.get(id(record), record.values)
+                    values = values[:p] + (value,) + values[p + 1 :]  # noqa: RUF005 - faster
+                    entity = record.entity
+                    new.pop(id(entity), None)
+                    key = key_of(values)
+                    entities[key] = entity
+                    snapshots[key] = values if plain else snapshot(values)
+                continue
             for record in records:
                 values = written.get(id(record), record.values)
                 entity = record.entity
