@@ -308,14 +308,15 @@ class Flush:
             key_of = row_key(meta)
             plain = snapshot is tuple  # no mutable columns: the written values are the snapshot
             keys = self._keys.get(id(records))
-            if keys is not None:
-                p = meta.generated.position if meta.generated is not None else 0
-                for record, value in zip(records, keys, strict=True):
-                    values = written.get(id(record), record.values)
+            if keys is not None and meta.generated is not None:
+                p = meta.generated.position
+                bare = not meta.composite_key  # then the generated value is the key itself
+                for record, value in zip(records, keys, strict=True):  # every new row: lean
+                    values = written.get(id(record), record.values) if written else record.values
                     values = values[:p] + (value,) + values[p + 1 :]  # noqa: RUF005 - faster
                     entity = record.entity
                     new.pop(id(entity), None)
-                    key = key_of(values)
+                    key = value if bare else key_of(values)
                     entities[key] = entity
                     snapshots[key] = values if plain else snapshot(values)
                 continue
