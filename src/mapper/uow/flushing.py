@@ -15,6 +15,7 @@ Called by `uow/unit_of_work.py`.
 
 from __future__ import annotations
 
+import itertools
 import operator
 from collections.abc import Sequence
 from typing import Any
@@ -173,10 +174,9 @@ class Flush:
         if not op.returning:
             return
         if len(op.returning) == 1:
-            # The usual case, one generated key: no inner loop per row. Before the flush
-            # every such key was None (the checks refuse a value for it), so one undo entry
-            # puts them all back.
-            # Settle puts the keys into the rows' snapshots.
+            # The usual case, one generated key: no inner loop per row, and settle puts the
+            # keys into the snapshots. Before the flush every such key was None (the checks
+            # refuse a value for it), so one undo entry puts them all back.
             attribute = op.returning[0].attribute
             entities = [record.entity for record in records]
             keys = [value for (value,) in generated]
@@ -307,24 +307,19 @@ class Flush:
                 continue
             key_of = row_key(meta)
             plain = snapshot is tuple  # no mutable columns: the written values are the snapshot
-            keys = self._keys.get(id(records))
-            if keys is not None and meta.generated is not None:
-                p = meta.generated.position
-                bare = not meta.composite_key  # then the generated value is the key itself
-                for record, value in zip(records, keys, strict=True):  # every new row: lean
-                    values = written.get(id(record), record.values) if written else record.values
+            # Keys generated for this step go into the written values here (see _insert).
+            generated = meta.generated
+            keys = self._keys.get(id(records)) if generated is not None else None
+            p = 0 if generated is None else generated.position
+            bare = keys is not None and not meta.composite_key  # the key is the value itself
+            # One pass per new row: kept lean.
+            for record, value in zip(records, keys or itertools.repeat(None), strict=False):
+                values = written.get(id(record), record.values) if written else record.values
+                if keys is not None:
                     values = values[:p] + (value,) + values[p + 1 :]  # noqa: RUF005 - faster
-                    entity = record.entity
-                    new.pop(id(entity), None)
-                    key = value if bare else key_of(values)
-                    entities[key] = entity
-                    snapshots[key] = values if plain else snapshot(values)
-                continue
-            for record in records:
-                values = written.get(id(record), record.values)
                 entity = record.entity
                 new.pop(id(entity), None)
-                key = key_of(values)
+                key = value if bare else key_of(values)
                 entities[key] = entity
                 snapshots[key] = values if plain else snapshot(values)
 
