@@ -181,11 +181,12 @@ class SqlCompiler:
     @staticmethod
     def bind_rows(
         rows: Sequence[Sequence[Any]], binders: Sequence[Callable[[Any], Any] | None]
-    ) -> list[list[Any]]:
-        """Rows converted for the driver, column by column (None stays None)."""
+    ) -> Sequence[Sequence[Any]]:
+        """Rows converted for the driver, column by column (None stays None); the rows
+        themselves when no column converts (they are only read)."""
         if not any(binders):
-            return [list(row) for row in rows]
-        out = []
+            return rows
+        out: list[list[Any]] = []
         for row in rows:
             out.append(
                 [
@@ -644,6 +645,10 @@ class SqlCompiler:
 
         The portable forms return the written rows' keys.
         """
+        if sum(map(len, returned)) == len(op.keys):
+            # Each written row is reported once and the batch's keys are distinct: as many
+            # rows as keys means every key was written.
+            return []
         # Compared as Python values: SQLite may hand back 1.5 for the '1.50' that was bound.
         loaders = [c.type.loader(self.dialect) for c in op.meta.primary_key]
         written = {

@@ -160,18 +160,19 @@ class _Differ:
     def __init__(self, meta: EntityMeta) -> None:
         self.meta = meta
         self.mask = _mask_function(meta)
-        self._by_mask: dict[int, tuple[tuple[int, ...], Any, bool]] = {}
+        self.by_mask: dict[int, tuple[tuple[int, ...], Any, bool]] = {}
+        """`written(mask)` of the masks seen so far."""
         self.key_mask = sum(1 << c.position for c in meta.primary_key)
         self.version_mask = 0 if meta.version is None else 1 << meta.version.position
 
     def written(self, mask: int) -> tuple[tuple[int, ...], Any, bool]:
         """(positions to write, their check, whether a key column changed) for a mask."""
-        found = self._by_mask.get(mask)
+        found = self.by_mask.get(mask)
         if found is None:
             write = mask & ~self.version_mask
             positions = tuple(p for p in range(len(self.meta.columns)) if write >> p & 1)
             check = validator_for(self.meta).checks(positions)
-            found = self._by_mask[mask] = (positions, check, bool(mask & self.key_mask))
+            found = self.by_mask[mask] = (positions, check, bool(mask & self.key_mask))
         return found
 
 
@@ -205,7 +206,7 @@ def _updates(
     read = codec.values
     frozen = codec.snapshot if codec.mutable_positions else None
     differ = _differ(meta)
-    mask_of, written = differ.mask, differ.written
+    mask_of, written, by_mask = differ.mask, differ.written, differ.by_mask
     version = meta.version
     version_position = None if version is None else version.position
     entities, snapshots = entries.entities, entries.snapshots
@@ -222,7 +223,7 @@ def _updates(
             mask = _mask_by_value(values if frozen is None else frozen(values), snapshot)
         if not mask or (removed and (meta, key) in removed):
             continue
-        positions, check, key_changed = written(mask)
+        positions, check, key_changed = by_mask.get(mask) or written(mask)
         if key_changed:
             raise UnitOfWorkError(
                 f"the primary key of a loaded {meta.name} changed from {key!r} to "
