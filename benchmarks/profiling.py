@@ -3,11 +3,13 @@
     python -m benchmarks.profiling [--backend postgres] [--scenario KEY ...] [--runs 5]
 
 Runs only the mapper system, with the profiler on between `watch.start()` and
-`watch.stop()` (setup and seeding stay out), over several runs after a warm-up, and keeps
-the functions defined in mapper's own source. Writes benchmarks/results/profile-<backend>.md
-with the top functions by cumulative and by own time per scenario. cProfile slows small
-functions most, so read shares, not absolute times; a coroutine's cumulative time covers
-its running steps, not the waits for the database, and its "calls" count its resumptions.
+`watch.stop()` (setup and seeding stay out, and a collection runs before each run, as in
+the runner), over several runs after a warm-up, and keeps the functions defined in mapper's
+own source and the code it generates per mapping (`generated changed`, the flush's scan).
+Writes benchmarks/results/profile-<backend>.md with the top functions by cumulative and by
+own time per scenario. cProfile slows small functions most, so read shares, not absolute
+times; a coroutine's cumulative time covers its running steps, not the waits for the
+database, and its "calls" count its resumptions.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import pstats
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +33,8 @@ __all__ = ["main"]
 
 DEFAULT = ["insert_1k", "load_1k", "update_1k", "mixed", "load10k_change10"]
 MAPPER_SOURCE = str(Path(str(mapper.__file__)).resolve().parent)
+GENERATED = "<mapper generated "
+"""How `codec.compile_function` names the code it compiles per mapping (loops, scans)."""
 RESULTS = Path(__file__).resolve().parent / "results"
 
 Row = tuple[str, int, float, float]
@@ -59,6 +64,8 @@ def _mapper_rows(profiler: cProfile.Profile) -> list[Row]:
         if filename.startswith(MAPPER_SOURCE):
             where = Path(filename).relative_to(MAPPER_SOURCE).as_posix()
             rows.append((f"{where}:{line} {function}", calls, own, cumulative))
+        elif filename.startswith(GENERATED):
+            rows.append((f"generated {function}", calls, own, cumulative))
     return rows
 
 
@@ -78,6 +85,7 @@ async def profile(backend_name: str, keys: list[str], runs: int) -> dict[str, An
             timed = 0.0
             for _ in range(runs):
                 await backend.seed(rows)
+                gc.collect()  # as the runner does: no collection owed from setup lands here
                 watch = ProfilingStopwatch(system.statements, profiler)
                 await getattr(system, scenario.op)(watch, **arguments)
                 timed += watch.seconds or 0.0
@@ -92,8 +100,9 @@ def markdown(found: dict[str, Any], backend: str, runs: int, top: int) -> str:
     lines = [
         f"# Where mapper spends its time ({backend})",
         "",
-        f"cProfile over the timed region of {runs} runs per scenario (after a warm-up), only "
-        "functions in mapper's source; times are per run and inflated by the profiler, so "
+        f"cProfile over the timed region of {runs} runs per scenario (after a warm-up and a "
+        "garbage collection before each run), only functions in mapper's source and the code "
+        "it generates per mapping; times are per run and inflated by the profiler, so "
         "compare shares. A coroutine's cumulative time covers its running steps, not its "
         "waits for the database, and its calls count its resumptions. Regenerate: "
         "`python -m benchmarks.profiling`.",
