@@ -27,10 +27,12 @@ def _time(seconds: float) -> str:
     return f"{milliseconds:.2f} ms"
 
 
-def _bytes(count: int | None) -> str:
+def _bytes(count: int | None, held: int | None = None) -> str:
     if count is None:
         return "—"
-    return f"{count / 2**20:.1f} MiB"
+    if not held:
+        return f"{count / 2**20:.1f} MiB"
+    return f"{count / 2**20:.1f} MiB ({count / held:,.0f} B/entity)"
 
 
 def _ratio(figures: dict[str, Any], floor: dict[str, Any] | None) -> str:
@@ -105,7 +107,7 @@ def markdown(figures: dict[str, Any], command: str) -> str:
                 f"| {system['label']} | {_time(cell['median'])} "
                 f"| {_time(cell['min'])} - {_time(cell['max'])} "
                 f"| {_time(cell['q1'])} - {_time(cell['q3'])} | {_ratio(cell, floor)} "
-                f"| {queries} | {_bytes(cell['peak_bytes'])} |"
+                f"| {queries} | {_bytes(cell['peak_bytes'], scenario.get('held'))} |"
             )
     lines += ["", "## n/a", ""]
     lines += [f"- {text}" for text in _grouped(unavailable)] or ["- none"]
@@ -123,7 +125,9 @@ def markdown(figures: dict[str, Any], command: str) -> str:
         "by wrapping the driver's connection methods (`benchmarks/counting.py`).",
         "- *peak memory*: the tracemalloc peak above what was allocated when the timed region "
         "began, in one extra run (tracemalloc slows that run, so it is not timed); it counts "
-        "Python allocations only.",
+        "Python allocations only. Where the run ends up holding entities (loads, inserts), it "
+        "is also shown per entity: the entity, the identity map's entry and snapshot, and the "
+        "driver's rows still alive at the peak.",
         "- *IQR*: first to third quartile of the measured runs; with one run every column "
         "shows the same figure.",
     ]

@@ -233,6 +233,7 @@ async def run_backend(
                 "arguments": s.arguments(settings.quick),
                 "repeats": settings.repeats_for(s),
                 "memory": s.memory,
+                "held": s.held_entities(settings.quick),
             }
             for s in scenarios
         ],

@@ -28,6 +28,9 @@ class Scenario:
     """Whether a run changes the table, so it is seeded again before every run."""
     memory: bool = False
     """Whether peak memory is measured (one extra run under tracemalloc)."""
+    held: str | None = None
+    """The parameter counting the entities the timed region ends up holding, so peak memory
+    is also shown per entity (what the identity map and snapshots cost per row)."""
     timed: str = ""
     """What the timed region holds, for the report."""
     backends: tuple[str, ...] = ("postgres",)
@@ -42,6 +45,9 @@ class Scenario:
 
     def seed_rows(self, quick: bool) -> int:
         return 0 if self.seed is None else self.arguments(quick)[self.seed]
+
+    def held_entities(self, quick: bool) -> int | None:
+        return None if self.held is None else self.arguments(quick)[self.held]
 
 
 SQLITE_TOO = ("postgres", "sqlite")
@@ -64,6 +70,8 @@ SCENARIOS: tuple[Scenario, ...] = (
         {"n": 1000},
         {"n": 50},
         seed="n",
+        memory=True,
+        held="n",
         timed="open a unit of work / session, select all, build the entities",
         backends=SQLITE_TOO,
     ),
@@ -74,6 +82,8 @@ SCENARIOS: tuple[Scenario, ...] = (
         {"n": 1000},
         {"n": 50},
         seed="n",
+        memory=True,
+        held="n",
         timed="as 2, plus each user's role (one Role object per role row)",
     ),
     Scenario(
@@ -127,6 +137,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         {"n": 100},
         mutates=True,
         memory=True,
+        held="n",
         timed="as 1",
     ),
     Scenario(
@@ -137,6 +148,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         {"n": 200},
         mutates=True,
         memory=True,
+        held="n",
         timed="as 1",
         max_repeats=3,
     ),
