@@ -139,6 +139,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         memory=True,
         held="n",
         timed="as 1",
+        max_repeats=10,
     ),
     Scenario(
         "insert_100k",
