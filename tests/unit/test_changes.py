@@ -588,3 +588,33 @@ def test_changes_of_different_columns_are_listed_per_entity() -> None:
         2: ["age"],
         3: ["name"],
     }
+
+
+def test_an_unchanged_nan_is_not_a_change_when_its_row_is_compared() -> None:
+    """A NaN still held as loaded compares unchanged (as the scan sees it), so an entity
+    named dirty by a relation rule but unchanged writes nothing."""
+
+    @attrs.define
+    class Reading:
+        value: float
+        label: str
+        id: int = 1
+
+    local = Registry()
+
+    @local.map
+    class ReadingMap(EntityMap[Reading]):
+        __table__ = "readings"
+        id = Column(t.Integer(), primary_key=True)
+        value = Column(t.Float(allow_nan=True))
+        label = Column(t.Text())
+
+    meta = local.meta(Reading)
+    codec = entity_codec(meta)
+    loaded = Reading(float("nan"), "x")
+    identity = IdentityMap()
+    identity.put(meta, 1, loaded, codec.snapshot(codec.values(loaded)))
+    assert compute_changes(identity, [], {}, dirty={meta: [1]}).updates == {}
+    loaded.label = "y"
+    (update,) = compute_changes(identity, [], {}, dirty={meta: [1]}).updates[meta]
+    assert [meta.columns[p].attribute for p in update.positions] == ["label"]

@@ -622,6 +622,8 @@ def test_delete_text_is_the_same_for_any_row_count(compiler: PostgresCompiler) -
         pytest.param([[(3,), (1,)]], [1], id="middle_missing"),
         pytest.param([[]], [0, 1, 2], id="none_matched"),
         pytest.param([[(2,)]], [0, 2], id="one_matched"),
+        # A table that does not enforce the mapped key: one row matched twice, one not at all.
+        pytest.param([[(1,), (1,), (3,)]], [1], id="one_matched_twice"),
     ],
 )
 def test_stale_rows_come_from_the_returned_ordinals(

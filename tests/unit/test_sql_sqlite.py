@@ -673,6 +673,8 @@ def test_delete_is_chunked_by_the_variable_limit() -> None:
         pytest.param([[(3,), (1,)]], [1], id="middle_missing"),
         pytest.param([[]], [0, 1, 2], id="none_written"),
         pytest.param([[(1,)], [(3,)]], [1], id="across_statements"),
+        # A table that does not enforce the mapped key: one key written twice, one not at all.
+        pytest.param([[(1,), (1,), (3,)]], [1], id="one_written_twice"),
     ],
 )
 def test_stale_rows_are_the_keys_not_returned(

@@ -645,9 +645,11 @@ class SqlCompiler:
 
         The portable forms return the written rows' keys.
         """
-        if sum(map(len, returned)) == len(op.keys):
-            # Each written row is reported once and the batch's keys are distinct: as many
-            # rows as keys means every key was written.
+        if len({tuple(row) for rows in returned for row in rows}) == len(op.keys):
+            # Every reported key is one of the batch's, and the batch's keys are distinct: as
+            # many distinct keys as the batch has means each was written. Rows are counted
+            # distinct, since a table that does not enforce the mapped key may report one
+            # key twice and another not at all.
             return []
         # Compared as Python values: SQLite may hand back 1.5 for the '1.50' that was bound.
         loaders = [c.type.loader(self.dialect) for c in op.meta.primary_key]

@@ -200,11 +200,11 @@ class PostgresCompiler(SqlCompiler):
         op: UpdateBatch | DeleteBatch,
         returned: Sequence[Sequence[Sequence[Any]]],
     ) -> list[int]:
-        if sum(map(len, returned)) == len(op.keys):
-            # Each batch row matches at most one row (keys are distinct), and each match
-            # returns its own ordinal: as many ordinals as rows means none is stale.
-            return []
         matched = {row[0] - 1 for rows in returned for row in rows}
+        if len(matched) == len(op.keys):
+            # Distinct ordinals, not returned rows, are counted: a table that does not
+            # enforce the mapped key may match one batch row twice and another not at all.
+            return []
         return [index for index in range(len(op.keys)) if index not in matched]
 
     def in_list_sql(
@@ -349,15 +349,15 @@ class PostgresDialect(SqlDialect):
 
 
 async def _reset(raw: Any) -> None:
-    """What a connection needs before it goes back to the pool: an open transaction ended.
+    """Nothing more to reset when a connection goes back to the pool.
 
-    mapper leaves no other session state (no SET, LISTEN, advisory locks, or cursors outside
-    a transaction), so asyncpg's default reset (advisory unlock, CLOSE ALL, UNLISTEN, RESET
-    ALL) would only cost one more round trip per unit of work. The unit of work already ends
-    its transaction or discards the connection (G4); this is the last line of defence.
+    With `reset=` given, asyncpg (0.30+, `PoolConnectionHolder.release`) still runs its own
+    `Connection._reset()` first, which rolls back an open transaction; this replaces only
+    `Connection.reset()`'s advisory unlock, CLOSE ALL, UNLISTEN and RESET ALL, one more round
+    trip per unit of work. mapper leaves none of that session state (no SET, LISTEN,
+    advisory locks, or cursors outside a transaction), and the unit of work ends its
+    transaction or discards the connection itself (G4).
     """
-    if raw.is_in_transaction():
-        await raw.execute("ROLLBACK")
 
 
 # SQLSTATE classes and codes (PostgreSQL appendix A).

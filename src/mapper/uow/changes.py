@@ -180,7 +180,9 @@ def _mask_function(meta: EntityMeta) -> Callable[[tuple[Any, ...], tuple[Any, ..
     lines = ["def mask(now, then):", "    m = 0"]
     for column in meta.columns:
         p = column.position
-        lines += [f"    if now[{p}] != then[{p}]:", f"        m |= {1 << p}"]
+        # `is not` first, as tuple comparison does: the same object (a NaN too) is unchanged.
+        lines += [f"    if now[{p}] is not then[{p}] and now[{p}] != then[{p}]:"]
+        lines.append(f"        m |= {1 << p}")
     lines.append("    return m")
     function: Callable[[tuple[Any, ...], tuple[Any, ...]], int] = compile_function(
         "mask", "\n".join(lines) + "\n", {}
