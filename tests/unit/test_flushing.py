@@ -1,15 +1,13 @@
 """Unit tests of `mapper.uow.flushing` helpers that need no connection: putting generated keys
 into written rows."""
 
-from typing import Any
-
 import attrs
 import pytest
 
-from mapper import Column, EntityMap, Registry
+from mapper import Column, EntityMap
 from mapper import types as t
-from mapper.mapping import EntityMeta
 from mapper.uow.flushing import _keyed
+from tests.unit.test_codec import meta_of
 
 
 @attrs.define
@@ -17,12 +15,6 @@ class Ticket:
     title: str
     seat: int
     id: int | None = None
-
-
-def meta_of(map_class: type[EntityMap[Any]]) -> EntityMeta:
-    registry = Registry()
-    registry.map(map_class)
-    return registry.meta_for_map(map_class)
 
 
 class TestKeyed:

@@ -91,17 +91,12 @@ class RelationPlanner:
     def _owners_of_remote_sides(self) -> list[tuple[EntityMeta, Any]]:
         """Tracked entities (held, then new) of mappings with collections or back sides."""
         owners: list[tuple[EntityMeta, Any]] = []
-        for meta in self._metas_with_relations():
-            if _remote_sides(meta):
-                owners.extend((meta, e) for e in self._identity.table(meta).entities.values())
-        sided: dict[EntityMeta, bool] = {}  # whether a mapping has remote sides, asked once
-        for item in self._new.values():
-            meta = item[0]
-            has = sided.get(meta)
-            if has is None:
-                has = sided[meta] = bool(_remote_sides(meta))
-            if has:
-                owners.append(item)
+        sided = [meta for meta in self._metas_with_relations() if _remote_sides(meta)]
+        for meta in sided:
+            owners.extend((meta, e) for e in self._identity.table(meta).entities.values())
+        if sided:  # most flushes of new rows have none: then nothing is read per row
+            members = set(sided)
+            owners.extend(item for item in self._new.values() if item[0] in members)
         return owners
 
     # -- cascade on add -------------------------------------------------------------------

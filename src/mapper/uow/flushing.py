@@ -308,8 +308,7 @@ class Flush:
             key_of = row_key(meta)
             plain = snapshot is tuple  # no mutable columns: the written values are the snapshot
             # Keys generated for this step go into the written values here (see _insert).
-            generated = meta.generated
-            keys = self._keys.get(id(records)) if generated is not None else None
+            keys = self._keys.get(id(records))
             keyed = None if keys is None else _keyed(meta)
             bare = keys is not None and not meta.composite_key  # the key is the value itself
             # One pass per new row: kept lean.
