@@ -16,9 +16,9 @@ import operator
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from mapper.codec import entity_codec, write_attribute
+from mapper.codec import compile_function, entity_codec, write_attribute
 from mapper.mapping import EntityMeta, RelationMeta
-from mapper.placeholders import NotLoaded, NotLoadedReference, placeholder_key
+from mapper.placeholders import NotLoaded, NotLoadedReference
 from mapper.uow.identity_map import IdentityMap
 
 __all__ = [
@@ -103,23 +103,65 @@ def related_entities(entities: Iterable[Any], relation: RelationMeta) -> list[An
 
 def foreign_keys_to_load(owners: Sequence[Any], relation: RelationMeta) -> list[Any]:
     """The distinct foreign keys many-to-one placeholders of `owners` carry."""
-    keys: dict[Any, None] = {}
-    attribute = relation.attribute
-    for owner in owners:
-        value = getattr(owner, attribute)
-        if type(value) is NotLoadedReference:
-            keys[placeholder_key(value)] = None
-    return list(keys)
+    return _reference_loops(relation)[0](owners)
 
 
 def fill_references(identity: IdentityMap, owners: Sequence[Any], relation: RelationMeta) -> None:
     """Replace many-to-one placeholders with the held targets (None if the row is gone)."""
-    held = identity.table(relation.target).entities
+    _reference_loops(relation)[1](owners, identity.table(relation.target).entities.get)
+
+
+_ReferenceLoops = tuple[
+    Callable[[Sequence[Any]], list[Any]], Callable[[Sequence[Any], Callable[[Any], Any]], None]
+]
+
+
+def _reference_loops(relation: RelationMeta) -> _ReferenceLoops:
+    """The two passes of a many-to-one load over its owners, compiled per relation.
+
+    Every owner of a `load=` goes through both, once to collect foreign keys and once to
+    put the targets in; read and written by name, an attribute costs half as much as
+    through `getattr` and `object.__setattr__` (entities of the mapped class whose
+    `__setattr__` is the plain one; others, frozen or validating, go through
+    `write_attribute`, as the mapper writes everywhere).
+    """
+    compiled = relation.owner.compiled
+    cache_key = (_reference_loops, relation.attribute)
+    found: _ReferenceLoops | None = compiled.get(cache_key)
+    if found is not None:
+        return found
+    entity = relation.owner.entity
     attribute = relation.attribute
-    for owner in owners:
-        value = getattr(owner, attribute)
-        if type(value) is NotLoadedReference:
-            write_attribute(owner, attribute, held.get(placeholder_key(value)))
+    plain = entity.__setattr__ is object.__setattr__  # type: ignore[comparison-overlap]
+    store = f"        _set(o, {attribute!r}, target)\n"
+    if plain:
+        direct = f"            o.{attribute} = target\n"
+        store = f"        if type(o) is _cls:\n{direct}        else:\n    {store}"
+    source = (
+        "def keys(owners):\n"
+        "    found = {}\n"
+        "    for o in owners:\n"
+        f"        v = o.{attribute}\n"
+        "        if type(v) is _Ref:\n"
+        "            found[v._mapper_key] = None\n"
+        "    return list(found)\n"
+        "def fill(owners, held):\n"
+        "    for o in owners:\n"
+        f"        v = o.{attribute}\n"
+        "        if type(v) is not _Ref:\n"
+        "            continue\n"
+        "        target = held(v._mapper_key)\n"
+        f"{store}"
+    )
+    namespace: dict[str, Any] = {
+        "_Ref": NotLoadedReference,
+        "_cls": entity,
+        "_set": write_attribute,
+    }
+    keys = compile_function("keys", source, namespace)
+    loops: _ReferenceLoops = (keys, namespace["fill"])
+    compiled[cache_key] = loops
+    return loops
 
 
 def group_members(
