@@ -270,12 +270,15 @@ class RelationPlanner:
         done: set[int] = set()
         ruled: dict[EntityMeta, bool] = {}  # whether a mapping has rules, asked once each
         while True:
+            # Most removals follow no rule: ask each mapping once, before looking at entities.
+            for meta in {meta for meta, _ in self._removed}:
+                if meta not in ruled:
+                    ruled[meta] = bool(_delete_rules(meta))
+            if not any(ruled.values()):
+                return
             pending = []
             for (meta, _), entity in list(self._removed.items()):
-                rules = ruled.get(meta)
-                if rules is None:
-                    rules = ruled[meta] = bool(_delete_rules(meta))
-                if rules and id(entity) not in done:
+                if ruled[meta] and id(entity) not in done:
                     pending.append((meta, entity))
             if not pending:
                 return

@@ -22,6 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import itertools
+import operator
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
@@ -302,25 +304,25 @@ class UnitOfWork:
         hold refuses the whole call.
         """
         self._check_open("remove")
-        key_of = entity_codec(meta).key
+        entities = list(entities)
         new = self._new
+        forgotten = [id(entity) for entity in entities if id(entity) in new] if new else []
+        if forgotten:
+            entities = [entity for entity in entities if id(entity) not in new]
+        # Every removed entity passes here: the passes run in C (map, zip), not per entity.
+        keys = list(map(entity_codec(meta).key, entities))
         held = self._identity.table(meta).entities
-        marked = []
-        forgotten = []
-        for entity in entities:  # every removed entity passes here: kept lean
-            if id(entity) in new:
-                forgotten.append(id(entity))
-                continue
-            key = key_of(entity)
-            if held.get(key) is not entity:
-                raise UnitOfWorkError(
-                    f"{meta.name} {entity!r} is not in this unit of work: load it here "
-                    "(get, find) before removing it"
-                )
-            marked.append(((meta, key), entity))
+        if any(map(operator.is_not, map(held.get, keys), entities)):
+            stranger = next(
+                e for e, key in zip(entities, keys, strict=True) if held.get(key) is not e
+            )
+            raise UnitOfWorkError(
+                f"{meta.name} {stranger!r} is not in this unit of work: load it here "
+                "(get, find) before removing it"
+            )
         for ident in forgotten:
             new.pop(ident, None)
-        self._removed.update(marked)
+        self._removed.update(zip(zip(itertools.repeat(meta), keys), entities, strict=True))
 
     # -- reading ---------------------------------------------------------------------------
 
