@@ -31,11 +31,9 @@ class Validator:
     def __init__(self, meta: EntityMeta) -> None:
         self.meta = meta
         self._compiled: dict[tuple[int, ...], Check] = {}
-        self._insert = _compile_checks(meta, tuple(range(len(meta.columns))), insert=True)
-
-    def row(self, values: Sequence[Any], out: list[Violation]) -> None:
+        # The compiled function itself, not a method around it: every new row is checked.
+        self.row: Check = _compile_checks(meta, tuple(range(len(meta.columns))), insert=True)
         """Check every column of a row to insert, the generated key and key hashability."""
-        self._insert(values, out)
 
     def columns(
         self, values: Sequence[Any], positions: Iterable[int], out: list[Violation]
