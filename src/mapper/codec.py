@@ -21,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from mapper.mapping import ColumnMeta, EntityMeta, RelationMeta
+from mapper.mapping import ColumnMeta, EntityMeta, RelationMeta, per_mapping
 from mapper.placeholders import (
     NotLoaded,
     NotLoadedCollection,
@@ -378,12 +378,10 @@ def _make_row_codec(meta: EntityMeta, dialect: DialectName) -> RowCodec:
     return RowCodec(meta, dialect, compile_function("load", source, namespace), binders)
 
 
+@per_mapping
 def entity_codec(meta: EntityMeta) -> EntityCodec:
     """The compiled `EntityCodec` of `meta`, built on first use."""
-    codec: EntityCodec | None = meta.compiled.get(EntityCodec)
-    if codec is None:
-        codec = meta.compiled[EntityCodec] = _make_entity_codec(meta)
-    return codec
+    return _make_entity_codec(meta)
 
 
 def row_codec(meta: EntityMeta, dialect: DialectName) -> RowCodec:

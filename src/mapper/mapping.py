@@ -37,6 +37,7 @@ __all__ = [
     "RelationMeta",
     "check_identifier",
     "check_integer_role",
+    "per_mapping",
 ]
 
 T = TypeVar("T")
@@ -657,3 +658,19 @@ class EntityMeta:
 
     def __repr__(self) -> str:
         return f"EntityMeta({self.name} -> {self.table})"
+
+
+def per_mapping(build: Callable[[EntityMeta], T]) -> Callable[[EntityMeta], T]:
+    """`build(meta)`, made on first use and kept in `meta.compiled` (codecs, checks, plans).
+
+    A decorator for the functions that derive something from a mapping alone: the
+    mapping's metadata is frozen once the registry completes, so what they make stays true.
+    """
+
+    def made(meta: EntityMeta) -> T:
+        found: T | None = meta.compiled.get(made)
+        if found is None:
+            found = meta.compiled[made] = build(meta)
+        return found
+
+    return functools.update_wrapper(made, build)

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from mapper.codec import PendingKey, entity_codec
-from mapper.mapping import EntityMeta, RelationMeta
+from mapper.mapping import EntityMeta, RelationMeta, per_mapping
 from mapper.placeholders import NotLoaded, NotLoadedReference, placeholder_key
 from mapper.registry import Registry
 from mapper.uow.changes import ChangeSet, Delete, Insert
@@ -337,47 +337,39 @@ def _points_at(value: Any, owner: Any, owner_key: Any) -> bool:
 _Reach = tuple[str, bool, EntityMeta, type, str]
 
 
+@per_mapping
 def _reaches(meta: EntityMeta) -> list[_Reach]:
     """Per relation: attribute, whether a collection, target, its class and key attribute."""
-    found: list[_Reach] | None = meta.compiled.get(_reaches)
-    if found is None:
-        found = meta.compiled[_reaches] = [
-            (
-                r.attribute,
-                r.collection,
-                r.target,
-                r.target.entity,
-                r.target.primary_key[0].attribute,  # relations point at single-column keys
-            )
-            for r in meta.relations.values()
-        ]
-    return found
+    return [
+        (
+            r.attribute,
+            r.collection,
+            r.target,
+            r.target.entity,
+            r.target.primary_key[0].attribute,  # relations point at single-column keys
+        )
+        for r in meta.relations.values()
+    ]
 
 
+@per_mapping
 def _delete_rules(meta: EntityMeta) -> list[RelationMeta]:
     """The relations a removal of a `meta` entity must follow: many-to-many links, and
     one-to-many (or one-to-one) children to delete or clear. Many-to-ones have nothing to
     follow, and "restrict" leaves it to the foreign key, which refuses while children exist."""
-    found: list[RelationMeta] | None = meta.compiled.get(_delete_rules)
-    if found is None:
-        found = meta.compiled[_delete_rules] = [
-            r
-            for r in meta.relations.values()
-            if r.link is not None
-            or (r.remote is not None and r.on_delete != "restrict" and r.back is not None)
-        ]
-    return found
+    return [
+        r
+        for r in meta.relations.values()
+        if r.link is not None
+        or (r.remote is not None and r.on_delete != "restrict" and r.back is not None)
+    ]
 
 
+@per_mapping
 def _remote_sides(meta: EntityMeta) -> list[RelationMeta]:
     """Collections and one-to-one back sides; many-to-ones are left out: their own foreign
     key column says it all."""
-    found: list[RelationMeta] | None = meta.compiled.get(_remote_sides)
-    if found is None:
-        found = meta.compiled[_remote_sides] = [
-            r for r in meta.relations.values() if r.collection or r.remote is not None
-        ]
-    return found
+    return [r for r in meta.relations.values() if r.collection or r.remote is not None]
 
 
 def _held(entity: Any, relation: RelationMeta) -> list[Any]:

@@ -21,7 +21,7 @@ import attrs
 
 from mapper.codec import compile_function, entity_codec
 from mapper.errors import UnitOfWorkError, ValidationError, Violation
-from mapper.mapping import EntityMeta
+from mapper.mapping import EntityMeta, per_mapping
 from mapper.uow.identity_map import IdentityMap, TableEntries
 from mapper.uow.validation import validator_for
 
@@ -125,11 +125,9 @@ class _Inserter:
         return Insert(entity, values, tuple(filled))
 
 
+@per_mapping
 def _inserter(meta: EntityMeta) -> _Inserter:
-    found: _Inserter | None = meta.compiled.get(_Inserter)
-    if found is None:
-        found = meta.compiled[_Inserter] = _Inserter(meta)
-    return found
+    return _Inserter(meta)
 
 
 _second = operator.itemgetter(1)
@@ -190,11 +188,9 @@ def _mask_function(meta: EntityMeta) -> Callable[[tuple[Any, ...], tuple[Any, ..
     return function
 
 
+@per_mapping
 def _differ(meta: EntityMeta) -> _Differ:
-    found: _Differ | None = meta.compiled.get(_Differ)
-    if found is None:
-        found = meta.compiled[_Differ] = _Differ(meta)
-    return found
+    return _Differ(meta)
 
 
 def _updates(

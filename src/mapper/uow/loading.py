@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from mapper.codec import compile_function, entity_codec, write_attribute
-from mapper.mapping import EntityMeta, RelationMeta
+from mapper.mapping import EntityMeta, RelationMeta, per_mapping
 from mapper.placeholders import NotLoaded, NotLoadedReference
 from mapper.uow.identity_map import IdentityMap
 
@@ -34,14 +34,11 @@ __all__ = [
 ]
 
 
+@per_mapping
 def row_key(meta: EntityMeta) -> Callable[[Sequence[Any]], Any]:
     """Reads the identity-map key (bare value, or tuple for composite keys) from a row."""
-    found: Callable[[Sequence[Any]], Any] | None = meta.compiled.get(row_key)
-    if found is None:
-        # itemgetter of several positions returns a tuple: the composite key.
-        positions = [c.position for c in meta.primary_key]
-        found = meta.compiled[row_key] = operator.itemgetter(*positions)
-    return found
+    # itemgetter of several positions returns a tuple: the composite key.
+    return operator.itemgetter(*[c.position for c in meta.primary_key])
 
 
 def materialize(

@@ -17,7 +17,7 @@ from typing import Any
 
 from mapper.codec import PendingKey, WrongReference, compile_function
 from mapper.errors import Violation
-from mapper.mapping import ColumnMeta, EntityMeta
+from mapper.mapping import ColumnMeta, EntityMeta, per_mapping
 
 __all__ = ["Validator", "validator_for"]
 
@@ -143,9 +143,7 @@ def _full_check(meta: EntityMeta, column: ColumnMeta) -> Callable[[Any, list[Vio
     return full
 
 
+@per_mapping
 def validator_for(meta: EntityMeta) -> Validator:
     """The `Validator` of `meta`, compiled on first use."""
-    found: Validator | None = meta.compiled.get(Validator)
-    if found is None:
-        found = meta.compiled[Validator] = Validator(meta)
-    return found
+    return Validator(meta)
