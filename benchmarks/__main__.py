@@ -3,10 +3,11 @@
     python -m benchmarks [--quick] [--repeats N] [--backend postgres|sqlite] [--scenario KEY]
 
 Runs every scenario of each chosen backend (`scenarios.py`) on each system
-(`systems/__init__.py`), DotORM in its own Python 3.12 process (`dotorm_bridge.py`), and
-writes `<backend>.md`, `<backend>.json` and `ratios.png` to benchmarks/results/ (quick runs:
-benchmarks/results/quick/). PostgreSQL is reached at MAPPER_BENCH_POSTGRES_URL (default
-postgresql://postgres@127.0.0.1:5432/test) and only its `bench` schema is touched.
+(`systems/__init__.py`; DotORM in a Python 3.12 process of its own, `dotorm_bridge.py`, its
+runs interleaved with the others'), and writes `<backend>.md`, `<backend>.json` and
+`ratios.png` to benchmarks/results/ (quick runs: benchmarks/results/quick/). PostgreSQL is
+reached at MAPPER_BENCH_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/test) and
+only its `bench` schema is touched.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import sys
 from pathlib import Path
 
 from benchmarks.backends import BACKENDS
-from benchmarks.dotorm_bridge import Unavailable, merge, run_apart
 from benchmarks.report import write
 from benchmarks.runner import Settings, run_backend
 from benchmarks.scenarios import SCENARIOS
@@ -60,22 +60,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(sys.argv[1:] if argv is None else argv)
-    settings = Settings(args.quick, args.repeats, args.scenario)
+    settings = Settings(args.quick, args.repeats, args.scenario, apart_python=args.dotorm_python)
     output = args.output or (RESULTS / "quick" if args.quick else RESULTS)
     command = shlex.join(["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)])
     for backend in args.backend or list(BACKENDS):
         entries = [e for e in SYSTEMS[backend] if not args.system or e.name in args.system]
-        here = [e for e in entries if e.python is None]
-        figures = asyncio.run(run_backend(backend, here, settings))
-        for entry in entries:
-            if entry.python is None:
-                continue
-            try:
-                apart = run_apart(entry, backend, settings, args.dotorm_python)
-                merge(figures, entry, apart, "")
-            except Unavailable as error:
-                print(f"[{backend}] {entry.label}: n/a: {error}", file=sys.stderr)
-                merge(figures, entry, None, str(error))
+        figures = asyncio.run(run_backend(backend, entries, settings))
         report, raw = write(figures, output, command)
         print(f"wrote {report} and {raw} ({figures['seconds']:.0f} s)", file=sys.stderr)
     try:

@@ -1,32 +1,40 @@
-"""Running a system that needs another Python (DotORM: 3.12+) and merging its figures.
+"""Running a system that needs another Python (DotORM: 3.12+) among the others' runs.
 
 `ensure_python()` finds or makes the venv (`.venv-bench312` at the repository root, from a
 Python 3.12+ interpreter on this machine and the `bench-dotorm` dependency group of
-pyproject.toml); `run_apart()` runs `dotorm_runner.py` there and returns its figures, or the
-reason it could not, which the report shows as "n/a". Called by `__main__.py`.
+pyproject.toml). `ApartSystem` stands in for the system in the harness: it starts
+`dotorm_runner.py --serve` there once and asks it for one timed run at a time, so the runner
+interleaves that system's runs with everyone else's, round by round, and seeds and checks the
+tables as for any system. A reason it cannot start becomes "n/a" in the report.
+Called by `runner.py`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import glob
 import json
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.runner import Settings, unavailable
+from benchmarks.backends import Backend
 from benchmarks.systems import SystemEntry
+from benchmarks.systems.base import System
+from benchmarks.timing import Stopwatch
 
-__all__ = ["ensure_python", "merge", "run_apart"]
+__all__ = ["ApartSystem", "Unavailable", "ensure_python"]
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv-bench312"
 GROUP = "bench-dotorm"
+REPLY_SECONDS = 600.0
+"""How long one answer of the other process may take (its slowest run is seconds)."""
 
 
 class Unavailable(Exception):
@@ -80,43 +88,96 @@ def ensure_python(explicit: str | None = None) -> str:
     return str(python)
 
 
-def run_apart(
-    entry: SystemEntry, backend: str, settings: Settings, python: str | None
-) -> dict[str, Any]:
-    """The figures of `entry` on `backend`, from its own process (raises `Unavailable`)."""
-    interpreter = ensure_python(python)
-    with tempfile.TemporaryDirectory() as directory:
-        output = Path(directory) / "figures.json"
-        command = [interpreter, "-m", "benchmarks.dotorm_runner", "--output", str(output)]
-        command += ["--backend", backend, "--repeats", str(settings.repeats)]
-        if settings.quick:
-            command.append("--quick")
-        for key in settings.only or ():
-            command += ["--scenario", key]
-        environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+class ApartSystem(System):
+    """A system whose runs happen in another process, one request per run."""
+
+    def __init__(self, backend: Backend, entry: SystemEntry, python: str | None) -> None:
+        super().__init__(backend)
+        self._entry = entry
+        self._python = python
+        self._process: asyncio.subprocess.Process | None = None
+        self._versions: dict[str, str] = {}
+        self.name = entry.name  # type: ignore[misc]  # described again by the process
+        self.label = entry.label  # type: ignore[misc]
+
+    @property
+    def statements(self) -> Callable[[], int]:
+        return lambda: 0  # the other process counts its own
+
+    def versions_apart(self) -> dict[str, str]:
+        return self._versions
+
+    async def open(self) -> None:
+        interpreter = ensure_python(self._python)
+        command = [interpreter, "-m", "benchmarks.dotorm_runner", "--serve"]
+        self._process = await asyncio.create_subprocess_exec(
+            *command,
+            "--backend",
+            self.backend.name,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        described = await self._ask({"command": "describe"})
+        for field in ("name", "label", "note", "floor", "counting", "unsupported"):
+            setattr(self, field, described[field])
+        self._versions = described["versions"]
+
+    async def close(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.stdin is None:
+            return
+        process.stdin.close()
         try:
-            done = subprocess.run(command, cwd=ROOT, env=environment, check=False)
-        except OSError as error:
-            raise Unavailable(f"cannot run {interpreter}: {error}") from error
-        if done.returncode != 0 or not output.exists():
-            raise Unavailable(f"the {entry.label} process failed (exit {done.returncode})")
-        figures: dict[str, Any] = json.loads(output.read_text())
-        return figures
+            await asyncio.wait_for(process.wait(), 30)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
 
+    async def _ask(self, message: dict[str, Any]) -> dict[str, Any]:
+        process = self._process
+        if process is None or process.stdin is None or process.stdout is None:
+            raise RuntimeError(f"the {self._entry.label} process is not running")
+        process.stdin.write(json.dumps(message).encode() + b"\n")
+        await process.stdin.drain()
+        line = await asyncio.wait_for(process.stdout.readline(), REPLY_SECONDS)
+        if not line:
+            raise Unavailable(
+                f"the {self._entry.label} process ended (exit {await process.wait()})"
+            )
+        reply: dict[str, Any] = json.loads(line)
+        if "error" in reply:
+            raise RuntimeError(reply["error"])
+        return reply
 
-def merge(
-    figures: dict[str, Any], entry: SystemEntry, apart: dict[str, Any] | None, reason: str
-) -> None:
-    """Put a system run apart into `figures` (or "n/a" with `reason` if it did not run)."""
-    described = None
-    if apart is not None:
-        described = next((s for s in apart["systems"] if s["name"] == entry.name), None)
-        for package, version in apart["versions"].items():
-            key = package if package == entry.name else f"{package} ({entry.name} process)"
-            figures["versions"].setdefault(key, version)
-    figures["systems"].append(described or unavailable(entry.name, entry.label))
-    for key, by_system in figures["results"].items():
-        if apart is not None and entry.name in apart["results"].get(key, {}):
-            by_system[entry.name] = apart["results"][key][entry.name]
-        else:
-            by_system[entry.name] = {"na": reason or "did not run"}
+    async def _run(self, op: str, watch: Stopwatch, arguments: dict[str, int]) -> None:
+        request = {"command": "run", "op": op, "arguments": arguments}
+        reply = await self._ask({**request, "trace_memory": watch.trace_memory})
+        watch.record(reply["seconds"], reply["queries"], reply["peak_bytes"])
+
+    # One request per operation; the other process runs the system's own method.
+
+    async def insert(self, watch: Stopwatch, **arguments: int) -> None:
+        await self._run("insert", watch, arguments)
+
+    async def load(self, watch: Stopwatch, **arguments: int) -> None:
+        await self._run("load", watch, arguments)
+
+    async def load_with_role(self, watch: Stopwatch, **arguments: int) -> None:
+        await self._run("load_with_role", watch, arguments)
+
+    async def update(self, watch: Stopwatch, **arguments: int) -> None:
+        await self._run("update", watch, arguments)
+
+    async def update_shown(self, watch: Stopwatch, **arguments: int) -> None:
+        await self._run("update_shown", watch, arguments)
+
+    async def delete(self, watch: Stopwatch, **arguments: int) -> None:
+        await self._run("delete", watch, arguments)
+
+    async def mixed(self, watch: Stopwatch, **arguments: int) -> None:
+        await self._run("mixed", watch, arguments)
+
+    async def stream(self, watch: Stopwatch, **arguments: int) -> None:
+        await self._run("stream", watch, arguments)

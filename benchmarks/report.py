@@ -60,7 +60,7 @@ def markdown(figures: dict[str, Any], command: str) -> str:
         "run(s) after one warm-up run (fewer for the biggest scenarios: each section says how "
         "many), on one machine. The systems' runs are interleaved, one run of each per "
         "round in a rotating order, so drift in the machine's speed shifts them alike "
-        "(DotORM runs in its own Python 3.12 process afterwards). "
+        "(DotORM's too, timed in a Python 3.12 process of its own). "
         "Ratios are to the hand-written layer "
         "(raw driver plus the same attrs entities built by hand): the practical floor for "
         "anything returning objects; "

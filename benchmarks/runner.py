@@ -5,7 +5,9 @@ runs once, in an order that rotates from round to round (each run seeded again w
 scenario writes, and checked afterwards: the table must hold what the scenario says, or
 the run fails), then, for memory scenarios, one more run per system under tracemalloc. A
 system that cannot do a scenario, or fails at it, gets "n/a" with the reason.
-Stdlib only. Called by `__main__.py` and, for DotORM under Python 3.12, `dotorm_runner.py`.
+A system that needs another Python runs through `dotorm_bridge.ApartSystem`, its runs
+interleaved with the others'. Stdlib only. Called by `__main__.py`; `timed_run` also by
+`dotorm_runner.py`, in the DotORM process.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from importlib import metadata
 from typing import Any
 
 from benchmarks.backends import BACKENDS, Backend
+from benchmarks.dotorm_bridge import ApartSystem
 from benchmarks.scenarios import Scenario, expected_census, scenarios_for
 from benchmarks.systems import UNAVAILABLE, SystemEntry
 from benchmarks.systems.base import System
 from benchmarks.timing import Figures, Stopwatch
 
-__all__ = ["Settings", "run_backend", "unavailable", "versions"]
+__all__ = ["Settings", "run_backend", "timed_run", "unavailable", "versions"]
 
 PACKAGES = (
     "mapper",
@@ -42,12 +45,19 @@ class Settings:
     """How a run is made: sizes, repeats, which scenarios."""
 
     def __init__(
-        self, quick: bool, repeats: int | None, only: list[str] | None, log: bool = True
+        self,
+        quick: bool,
+        repeats: int | None,
+        only: list[str] | None,
+        log: bool = True,
+        apart_python: str | None = None,
     ) -> None:
         self.quick = quick
         self.repeats = repeats if repeats is not None else (1 if quick else 5)
         self.only = only
         self.log = log
+        self.apart_python = apart_python
+        """A Python for the systems that run apart (DotORM), instead of finding one."""
 
     def repeats_for(self, scenario: Scenario) -> int:
         if scenario.max_repeats is None:
@@ -64,6 +74,16 @@ def unavailable(name: str, label: str) -> dict[str, Any]:
     return {"name": name, "label": label, "note": "", "floor": False, "counting": ""}
 
 
+def _versions(systems: list[System]) -> dict[str, str]:
+    """This process's versions, then those of the processes systems ran apart in."""
+    found = versions()
+    for system in systems:
+        for package, version in system.versions_apart().items():
+            key = package if package == system.name else f"{package} ({system.name} process)"
+            found.setdefault(key, version)
+    return found
+
+
 def versions() -> dict[str, str]:
     found = {"python": platform.python_version()}
     for package in PACKAGES:
@@ -72,6 +92,27 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return found
+
+
+async def timed_run(
+    system: System, op: str, arguments: dict[str, int], trace_memory: bool = False
+) -> Stopwatch:
+    """One run of a system's operation, after a collection, with its stopwatch's figures.
+
+    Shared with the DotORM process (`dotorm_runner.py`), which times its runs itself.
+    """
+    gc.collect()
+    watch = Stopwatch(system.statements, trace_memory=trace_memory)
+    if trace_memory:
+        tracemalloc.start()
+    try:
+        await getattr(system, op)(watch, **arguments)
+    finally:
+        if trace_memory:
+            tracemalloc.stop()
+    if watch.seconds is None:
+        raise RuntimeError(f"{system.name}.{op} never stopped its stopwatch")
+    return watch
 
 
 async def _run_once(
@@ -85,17 +126,7 @@ async def _run_once(
 ) -> Stopwatch:
     if seed is not None:
         await backend.seed(seed)
-    gc.collect()
-    watch = Stopwatch(system.statements, trace_memory=trace_memory)
-    if trace_memory:
-        tracemalloc.start()
-    try:
-        await getattr(system, scenario.op)(watch, **arguments)
-    finally:
-        if trace_memory:
-            tracemalloc.stop()
-    if watch.seconds is None:
-        raise RuntimeError(f"{system.name}.{scenario.op} never stopped its stopwatch")
+    watch = await timed_run(system, scenario.op, arguments, trace_memory)
     expected = expected_census(scenario.op, arguments)
     if expected is not None:
         found = await backend.census()
@@ -173,7 +204,10 @@ async def run_backend(
     try:
         for entry in entries:
             try:
-                system = entry.load()(backend)
+                if entry.python is None:
+                    system = entry.load()(backend)
+                else:
+                    system = ApartSystem(backend, entry, settings.apart_python)
                 await system.open()
             except Exception as error:
                 reason = f"could not start: {type(error).__name__}: {error}"
@@ -224,7 +258,7 @@ async def run_backend(
         "quick": settings.quick,
         "repeats": settings.repeats,
         "seconds": time.perf_counter() - started,
-        "versions": versions(),
+        "versions": _versions(systems),
         "scenarios": [
             {
                 "key": s.key,

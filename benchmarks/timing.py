@@ -30,6 +30,15 @@ class Stopwatch:
         self.queries: int | None = None
         self.peak_bytes: int | None = None
 
+    @property
+    def trace_memory(self) -> bool:
+        """Whether this run measures peak memory too."""
+        return self._trace_memory
+
+    def record(self, seconds: float, queries: int | None, peak_bytes: int | None) -> None:
+        """The figures of a run timed elsewhere: by a stopwatch in another process."""
+        self.seconds, self.queries, self.peak_bytes = seconds, queries, peak_bytes
+
     def start(self) -> None:
         if self._started is not None:
             raise RuntimeError("the stopwatch is already running")

@@ -50,6 +50,10 @@ class System(ABC):
     @abstractmethod
     async def close(self) -> None: ...
 
+    def versions_apart(self) -> dict[str, str]:
+        """Package versions of the process the system runs in, when not this one."""
+        return {}
+
     @property
     @abstractmethod
     def statements(self) -> Callable[[], int]:
