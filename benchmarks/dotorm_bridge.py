@@ -97,6 +97,7 @@ class ApartSystem(System):
         self._python = python
         self._process: asyncio.subprocess.Process | None = None
         self._versions: dict[str, str] = {}
+        self._requests = 0
         self.name = entry.name  # type: ignore[misc]  # described again by the process
         self.label = entry.label  # type: ignore[misc]
 
@@ -118,8 +119,13 @@ class ApartSystem(System):
             stdout=asyncio.subprocess.PIPE,
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
+            limit=1 << 24,  # one answer per line, whatever its length
         )
-        described = await self._ask({"command": "describe"})
+        try:
+            described = await self._ask({"command": "describe"})
+        except BaseException:
+            await self.close()  # the runner closes only systems that opened
+            raise
         for field in ("name", "label", "note", "floor", "counting", "unsupported"):
             setattr(self, field, described[field])
         self._versions = described["versions"]
@@ -136,48 +142,72 @@ class ApartSystem(System):
             await process.wait()
 
     async def _ask(self, message: dict[str, Any]) -> dict[str, Any]:
+        """The answer to one request, or `Unavailable` (and no process) if there is none.
+
+        Requests carry a number that the answer repeats, and any answer that is late,
+        missing, unreadable or for another request ends the process, so a figure can never
+        belong to another run.
+        """
         process = self._process
         if process is None or process.stdin is None or process.stdout is None:
-            raise RuntimeError(f"the {self._entry.label} process is not running")
-        process.stdin.write(json.dumps(message).encode() + b"\n")
-        await process.stdin.drain()
-        line = await asyncio.wait_for(process.stdout.readline(), REPLY_SECONDS)
-        if not line:
+            raise Unavailable(f"the {self._entry.label} process is not running")
+        self._requests += 1
+        number = self._requests
+        try:
+            process.stdin.write(json.dumps({**message, "number": number}).encode() + b"\n")
+            await process.stdin.drain()
+            line = await asyncio.wait_for(process.stdout.readline(), REPLY_SECONDS)
+            reply: dict[str, Any] = json.loads(line) if line else {}
+        except (OSError, TimeoutError, ValueError) as error:
+            await self._abandon()
             raise Unavailable(
-                f"the {self._entry.label} process ended (exit {await process.wait()})"
+                f"the {self._entry.label} process did not answer: {error!r}"
+            ) from error
+        if reply.get("number") != number:
+            code = await self._abandon()
+            raise Unavailable(
+                f"the {self._entry.label} process gave no answer to request {number} "
+                f"(got {line[:200]!r}; exit {code})"
             )
-        reply: dict[str, Any] = json.loads(line)
         if "error" in reply:
             raise RuntimeError(reply["error"])
         return reply
 
-    async def _run(self, op: str, watch: Stopwatch, arguments: dict[str, int]) -> None:
+    async def _abandon(self) -> int | None:
+        process, self._process = self._process, None
+        if process is None:
+            return None
+        if process.returncode is None:
+            process.kill()
+        return await process.wait()
+
+    async def _run(self, op: str, watch: Stopwatch, **arguments: int) -> None:
         request = {"command": "run", "op": op, "arguments": arguments}
         reply = await self._ask({**request, "trace_memory": watch.trace_memory})
         watch.record(reply["seconds"], reply["queries"], reply["peak_bytes"])
 
     # One request per operation; the other process runs the system's own method.
 
-    async def insert(self, watch: Stopwatch, **arguments: int) -> None:
-        await self._run("insert", watch, arguments)
+    async def insert(self, watch: Stopwatch, n: int) -> None:
+        await self._run("insert", watch, n=n)
 
-    async def load(self, watch: Stopwatch, **arguments: int) -> None:
-        await self._run("load", watch, arguments)
+    async def load(self, watch: Stopwatch, n: int) -> None:
+        await self._run("load", watch, n=n)
 
-    async def load_with_role(self, watch: Stopwatch, **arguments: int) -> None:
-        await self._run("load_with_role", watch, arguments)
+    async def load_with_role(self, watch: Stopwatch, n: int) -> None:
+        await self._run("load_with_role", watch, n=n)
 
-    async def update(self, watch: Stopwatch, **arguments: int) -> None:
-        await self._run("update", watch, arguments)
+    async def update(self, watch: Stopwatch, loaded: int, changed: int) -> None:
+        await self._run("update", watch, loaded=loaded, changed=changed)
 
-    async def update_shown(self, watch: Stopwatch, **arguments: int) -> None:
-        await self._run("update_shown", watch, arguments)
+    async def update_shown(self, watch: Stopwatch, loaded: int, changed: int) -> None:
+        await self._run("update_shown", watch, loaded=loaded, changed=changed)
 
-    async def delete(self, watch: Stopwatch, **arguments: int) -> None:
-        await self._run("delete", watch, arguments)
+    async def delete(self, watch: Stopwatch, n: int) -> None:
+        await self._run("delete", watch, n=n)
 
-    async def mixed(self, watch: Stopwatch, **arguments: int) -> None:
-        await self._run("mixed", watch, arguments)
+    async def mixed(self, watch: Stopwatch, load: int, change: int, remove: int, add: int) -> None:
+        await self._run("mixed", watch, load=load, change=change, remove=remove, add=add)
 
-    async def stream(self, watch: Stopwatch, **arguments: int) -> None:
-        await self._run("stream", watch, arguments)
+    async def stream(self, watch: Stopwatch, n: int) -> None:
+        await self._run("stream", watch, n=n)

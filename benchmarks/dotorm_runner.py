@@ -4,8 +4,9 @@ DotORM needs Python 3.12+, so `dotorm_bridge.ApartSystem` starts this module in 
 (`python -m benchmarks.dotorm_runner --serve --backend postgres`) and sends it one JSON line
 per request on stdin: `describe` (open the system, say what it is), then `run` (one timed
 run of an operation, with its arguments) as often as the harness's rounds need. Each answer
-is one JSON line on stdout; a failed request answers with its error. The harness seeds and
-checks the tables; this process only times its own runs, as the harness times the others.
+is one JSON line on stdout, repeating the request's number; a failed request answers with
+its error. The harness seeds and checks the tables; this process only times its own runs,
+as the harness times the others.
 Imports only the stdlib parts of the suite plus dotorm and asyncpg.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from typing import Any, TextIO
 
@@ -60,7 +62,7 @@ async def serve(backend_name: str, replies: TextIO) -> None:
                 opened = opened or request["command"] == "describe"
             except Exception as error:
                 answer = {"error": f"{type(error).__name__}: {error}"}
-            replies.write(json.dumps(answer) + "\n")
+            replies.write(json.dumps({**answer, "number": request.get("number")}) + "\n")
             replies.flush()
     finally:
         if opened:
@@ -72,7 +74,11 @@ def main() -> None:
     parser.add_argument("--serve", action="store_true", required=True)
     parser.add_argument("--backend", default="postgres")
     args = parser.parse_args()
-    replies, sys.stdout = sys.stdout, sys.stderr  # only answers go to the harness
+    # Only answers go to the harness: anything else written to stdout, by Python or by C
+    # code of a library, goes to stderr.
+    replies = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     asyncio.run(serve(args.backend, replies))
 
 

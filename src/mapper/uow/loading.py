@@ -122,9 +122,8 @@ def _reference_loops(relation: RelationMeta) -> _ReferenceLoops:
     `__setattr__` is the plain one; others, frozen or validating, go through
     `write_attribute`, as the mapper writes everywhere).
     """
-    compiled = relation.owner.compiled
-    cache_key = (_reference_loops, relation.attribute)
-    found: _ReferenceLoops | None = compiled.get(cache_key)
+    made = _reference_loops_of(relation.owner)
+    found = made.get(relation.attribute)
     if found is not None:
         return found
     entity = relation.owner.entity
@@ -157,8 +156,14 @@ def _reference_loops(relation: RelationMeta) -> _ReferenceLoops:
     }
     keys = compile_function("keys", source, namespace)
     loops: _ReferenceLoops = (keys, namespace["fill"])
-    compiled[cache_key] = loops
+    made[relation.attribute] = loops
     return loops
+
+
+@per_mapping
+def _reference_loops_of(meta: EntityMeta) -> dict[str, _ReferenceLoops]:
+    """The `_reference_loops` made so far for the many-to-ones of `meta`, by attribute."""
+    return {}
 
 
 def group_members(

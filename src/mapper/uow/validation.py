@@ -31,9 +31,10 @@ class Validator:
     def __init__(self, meta: EntityMeta) -> None:
         self.meta = meta
         self._compiled: dict[tuple[int, ...], Check] = {}
-        # The compiled function itself, not a method around it: every new row is checked.
+        # row(values, out) checks every column of a row to insert, the generated key and key
+        # hashability: the compiled function itself, not a method around it, since every new
+        # row passes through it.
         self.row: Check = _compile_checks(meta, tuple(range(len(meta.columns))), insert=True)
-        """Check every column of a row to insert, the generated key and key hashability."""
 
     def columns(
         self, values: Sequence[Any], positions: Iterable[int], out: list[Violation]
