@@ -3,8 +3,8 @@
     python -m benchmarks [--quick] [--repeats N] [--backend postgres|sqlite] [--scenario KEY]
 
 Runs every scenario of each chosen backend (`scenarios.py`) on each system
-(`systems/__init__.py`; DotORM in a Python 3.12 process of its own, `dotorm_bridge.py`, its
-runs interleaved with the others'), and writes `<backend>.md`, `<backend>.json` and
+(`systems/__init__.py`), each in a process of its own (`apart.py`; DotORM's under Python
+3.12), their runs interleaved, and writes `<backend>.md`, `<backend>.json` and
 `ratios.png` to benchmarks/results/ (quick runs: benchmarks/results/quick/). PostgreSQL is
 reached at MAPPER_BENCH_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/test) and
 only its `bench` schema is touched.
@@ -52,6 +52,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--output", type=Path, help="results directory")
     parser.add_argument("--dotorm-python", help="a Python 3.12+ with dotorm installed")
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the systems in this process, not each in its own (DotORM still apart)",
+    )
     args = parser.parse_args(argv)
     if args.repeats is not None and args.repeats < 1:
         parser.error("--repeats must be at least 1")
@@ -60,7 +65,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(sys.argv[1:] if argv is None else argv)
-    settings = Settings(args.quick, args.repeats, args.scenario, apart_python=args.dotorm_python)
+    settings = Settings(
+        args.quick,
+        args.repeats,
+        args.scenario,
+        apart_python=args.dotorm_python,
+        in_process=args.in_process,
+    )
     output = args.output or (RESULTS / "quick" if args.quick else RESULTS)
     command = shlex.join(["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)])
     for backend in args.backend or list(BACKENDS):

@@ -45,6 +45,15 @@ class Backend(ABC):
     async def close(self) -> None:
         """Drop what `open` made."""
 
+    @abstractmethod
+    def locator(self) -> dict[str, str]:
+        """Where the database is, for a system in another process (`located` reads it)."""
+
+    @classmethod
+    @abstractmethod
+    def located(cls, locator: dict[str, str]) -> Backend:
+        """The backend `locator` describes, as a system's own process sees it (not opened)."""
+
 
 class PostgresBackend(Backend):
     """PostgreSQL, in a schema of its own (`bench` by default); nothing else is touched."""
@@ -60,6 +69,13 @@ class PostgresBackend(Backend):
             raise ValueError(f"schema must be a plain identifier, got {schema!r}")
         self.schema = schema
         self._connection: Any = None
+
+    def locator(self) -> dict[str, str]:
+        return {"dsn": self.dsn, "schema": self.schema}
+
+    @classmethod
+    def located(cls, locator: dict[str, str]) -> PostgresBackend:
+        return cls(locator["dsn"], locator["schema"])
 
     @property
     def server_settings(self) -> dict[str, str]:
@@ -132,6 +148,17 @@ class SqliteBackend(Backend):
     def __init__(self) -> None:
         self._directory: str | None = None
         self._connection: Any = None
+
+    def locator(self) -> dict[str, str]:
+        if self._directory is None:
+            raise RuntimeError("the SQLite backend is not open")
+        return {"directory": self._directory}
+
+    @classmethod
+    def located(cls, locator: dict[str, str]) -> SqliteBackend:
+        backend = cls()
+        backend._directory = locator["directory"]
+        return backend
 
     @property
     def path(self) -> str:

@@ -58,9 +58,10 @@ def markdown(figures: dict[str, Any], command: str) -> str:
         "",
         f"{mode.capitalize()}: each figure is the median of {figures['repeats']} measured "
         "run(s) after one warm-up run (fewer for the biggest scenarios: each section says how "
-        "many), on one machine. The systems' runs are interleaved, one run of each per "
-        "round in a rotating order, so drift in the machine's speed shifts them alike "
-        "(DotORM's too, timed in a Python 3.12 process of its own). "
+        "many), on one machine. Each system runs in a process of its own (DotORM's under "
+        "Python 3.12), so no system's objects are in another's heap, and "
+        "their runs are interleaved, one run of each per round in a rotating order, so drift "
+        "in the machine's speed shifts them alike. "
         "Ratios are to the hand-written layer "
         "(raw driver plus the same attrs entities built by hand): the practical floor for "
         "anything returning objects; "

@@ -5,9 +5,9 @@ runs once, in an order that rotates from round to round (each run seeded again w
 scenario writes, and checked afterwards: the table must hold what the scenario says, or
 the run fails), then, for memory scenarios, one more run per system under tracemalloc. A
 system that cannot do a scenario, or fails at it, gets "n/a" with the reason.
-A system that needs another Python runs through `dotorm_bridge.ApartSystem`, its runs
-interleaved with the others'. Stdlib only. Called by `__main__.py`; `timed_run` also by
-`dotorm_runner.py`, in the DotORM process.
+Each system runs in a process of its own (`apart.py`; with `in_process`, all but those that
+need another Python run in this one). Stdlib only. Called by `__main__.py`; `timed_run`
+also by `apart_runner.py`, in each system's process.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import tracemalloc
 from importlib import metadata
 from typing import Any
 
+from benchmarks.apart import ApartSystem
 from benchmarks.backends import BACKENDS, Backend
-from benchmarks.dotorm_bridge import ApartSystem
 from benchmarks.scenarios import Scenario, expected_census, scenarios_for
 from benchmarks.systems import UNAVAILABLE, SystemEntry
 from benchmarks.systems.base import System
@@ -50,14 +50,18 @@ class Settings:
         repeats: int | None,
         only: list[str] | None,
         log: bool = True,
+        *,
         apart_python: str | None = None,
+        in_process: bool = False,
     ) -> None:
         self.quick = quick
         self.repeats = repeats if repeats is not None else (1 if quick else 5)
         self.only = only
         self.log = log
         self.apart_python = apart_python
-        """A Python for the systems that run apart (DotORM), instead of finding one."""
+        """A Python 3.12+ with dotorm for the systems that need one, instead of finding it."""
+        self.in_process = in_process
+        """Run the systems in this process, not each in its own (to debug or profile one)."""
 
     def repeats_for(self, scenario: Scenario) -> int:
         if scenario.max_repeats is None:
@@ -75,10 +79,13 @@ def unavailable(name: str, label: str) -> dict[str, Any]:
 
 
 def _versions(systems: list[System]) -> dict[str, str]:
-    """This process's versions, then those of the processes systems ran apart in."""
-    found = versions()
+    """This process's versions, then those that differ in the processes systems ran in."""
+    own = versions()
+    found = dict(own)
     for system in systems:
         for package, version in system.versions_apart().items():
+            if own.get(package) == version:
+                continue
             key = package if package == system.name else f"{package} ({system.name} process)"
             found.setdefault(key, version)
     return found
@@ -99,7 +106,7 @@ async def timed_run(
 ) -> Stopwatch:
     """One run of a system's operation, after a collection, with its stopwatch's figures.
 
-    Shared with the DotORM process (`dotorm_runner.py`), which times its runs itself.
+    Shared with the systems' own processes (`apart_runner.py`), which time their runs.
     """
     gc.collect()
     watch = Stopwatch(system.statements, trace_memory=trace_memory)
@@ -204,7 +211,7 @@ async def run_backend(
     try:
         for entry in entries:
             try:
-                if entry.python is None:
+                if entry.python is None and settings.in_process:
                     system = entry.load()(backend)
                 else:
                     system = ApartSystem(backend, entry, settings.apart_python)

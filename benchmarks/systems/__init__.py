@@ -2,8 +2,7 @@
 
 A system is imported only when its backend runs, so a missing peer library makes that
 system "n/a" (with the import error) instead of stopping the suite. An entry with
-`python="3.12"` runs in a process of its own under that Python, its runs interleaved with
-the others' (`dotorm_bridge.py`).
+`python="3.12"` runs under that Python (every system runs in a process of its own, `apart.py`).
 Adding a backend is one more key here. Called by `runner.py` and `__main__.py`.
 """
 

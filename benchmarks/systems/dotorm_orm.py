@@ -1,6 +1,6 @@
 """DotORM (the `dotorm` package), active record in its idiomatic style. Runs under Python 3.12.
 
-DotORM needs Python 3.12, so `dotorm_runner.py` runs this system in its own venv and
+DotORM needs Python 3.12, so `apart_runner.py` runs this system in its own venv and
 process; this module imports neither mapper nor attrs. Its models are `DotModel`
 subclasses bound to an asyncpg pool of ours (for the `bench` search_path). It has no unit of
 work: `create_bulk` (one INSERT ... unnest RETURNING id), `search` (a Many2one named in

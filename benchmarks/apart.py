@@ -1,11 +1,13 @@
-"""Running a system that needs another Python (DotORM: 3.12+) among the others' runs.
+"""Each system in a process of its own, its runs interleaved with the others'.
 
-`ensure_python()` finds or makes the venv (`.venv-bench312` at the repository root, from a
-Python 3.12+ interpreter on this machine and the `bench-dotorm` dependency group of
-pyproject.toml). `ApartSystem` stands in for the system in the harness: it starts
-`dotorm_runner.py --serve` there once and asks it for one timed run at a time, so the runner
-interleaves that system's runs with everyone else's, round by round, and seeds and checks the
-tables as for any system. A reason it cannot start becomes "n/a" in the report.
+`ApartSystem` stands in for a system in the harness: it starts `apart_runner.py` once, under
+the harness's own Python or, for a system that needs another (DotORM: 3.12+), the venv
+`ensure_python()` finds or makes (`.venv-bench312` at the repository root, from a Python
+3.12+ on this machine and the `bench-dotorm` dependency group of pyproject.toml), and asks it
+for one timed run at a time. The runner interleaves those runs round by round and seeds and
+checks the tables itself. Apart, every system gets the same treatment as DotORM, which
+cannot share the harness's Python, and no system's libraries and objects are in another's
+heap when it collects garbage. A reason a system cannot start becomes "n/a" in the report.
 Called by `runner.py`.
 """
 
@@ -89,7 +91,7 @@ def ensure_python(explicit: str | None = None) -> str:
 
 
 class ApartSystem(System):
-    """A system whose runs happen in another process, one request per run."""
+    """A system whose runs happen in its own process, one request per run."""
 
     def __init__(self, backend: Backend, entry: SystemEntry, python: str | None) -> None:
         super().__init__(backend)
@@ -109,12 +111,11 @@ class ApartSystem(System):
         return self._versions
 
     async def open(self) -> None:
-        interpreter = ensure_python(self._python)
-        command = [interpreter, "-m", "benchmarks.dotorm_runner", "--serve"]
+        interpreter = sys.executable if self._entry.python is None else ensure_python(self._python)
         self._process = await asyncio.create_subprocess_exec(
-            *command,
-            "--backend",
-            self.backend.name,
+            interpreter,
+            "-m",
+            "benchmarks.apart_runner",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             cwd=ROOT,
@@ -122,7 +123,14 @@ class ApartSystem(System):
             limit=1 << 24,  # one answer per line, whatever its length
         )
         try:
-            described = await self._ask({"command": "describe"})
+            described = await self._ask(
+                {
+                    "command": "describe",
+                    "backend": self.backend.name,
+                    "locator": self.backend.locator(),
+                    "system": self._entry.name,
+                }
+            )
         except BaseException:
             await self.close()  # the runner closes only systems that opened
             raise
