@@ -299,6 +299,26 @@ class TestRemove:
         async with UnitOfWork(store, registry) as uow:
             assert await uow.repository(User).count() == 2
 
+    async def test_remove_all_refuses_another_mapping_s_entities(self, store: Database) -> None:
+        """An entity of another mapping, new or loaded, refuses the whole call by its class."""
+        (ann,) = await seed(store, people(1))
+        async with UnitOfWork(store, registry) as uow:
+            orders = uow.repository(Order)
+            orders.add(Order("ann", decimal.Decimal("5.00")))
+        async with UnitOfWork(store, registry) as uow:
+            users, orders = uow.repository(User), uow.repository(Order)
+            loaded, stored = await users.get(ann.id), await orders.first()
+            new = Order("bob", decimal.Decimal("1.00"))
+            orders.add(new)
+            for stranger in (stored, new):
+                with pytest.raises(TypeError, match="User repository cannot remove Order"):
+                    users.remove_all([loaded, stranger])
+                with pytest.raises(TypeError, match="User repository cannot remove Order"):
+                    users.remove(stranger)
+        async with UnitOfWork(store, registry) as uow:
+            assert await uow.repository(User).count() == 1
+            assert await uow.repository(Order).count() == 2
+
 
 class TestStream:
     async def test_stream_yields_every_row_in_chunks(self, store: Database) -> None:

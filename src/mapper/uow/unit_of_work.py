@@ -300,11 +300,15 @@ class UnitOfWork:
     def remove_entities(self, meta: EntityMeta, entities: Iterable[Any]) -> None:
         """Delete persistent entities at flush, or forget new ones (`Repository.remove_all`).
 
-        Every entity is checked before any is marked: one that this unit of work does not
-        hold refuses the whole call.
+        Every entity is checked before any is marked: one of another class, or one that this
+        unit of work does not hold, refuses the whole call.
         """
         self._check_open("remove")
         entities = list(entities)
+        entity_class = meta.entity
+        for kind in set(map(type, entities)):
+            if kind is not entity_class and not issubclass(kind, entity_class):
+                raise TypeError(f"the {meta.name} repository cannot remove {kind.__name__}")
         new = self._new
         forgotten = [id(entity) for entity in entities if id(entity) in new] if new else []
         if forgotten:
