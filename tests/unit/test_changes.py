@@ -118,12 +118,13 @@ def _meta(entity: object) -> EntityMeta:
     return registry.meta(type(entity))
 
 
-def _load(identity: IdentityMap, *entities: Any) -> None:
-    """Put entities in the identity map as a query would: with a snapshot of their values."""
+def _load(identity: IdentityMap, *entities: Any, meta: EntityMeta | None = None) -> None:
+    """Put entities in the identity map as a query would: with a snapshot of their values
+    (of `meta`'s mapping, or this module's registry's)."""
     for entity in entities:
-        meta = _meta(entity)
-        codec = entity_codec(meta)
-        identity.put(meta, codec.key(entity), entity, codec.snapshot(codec.values(entity)))
+        mapped = meta or _meta(entity)
+        codec = entity_codec(mapped)
+        identity.put(mapped, codec.key(entity), entity, codec.snapshot(codec.values(entity)))
 
 
 def _changes(
@@ -562,10 +563,9 @@ def test_a_signalling_nan_marks_only_its_own_column() -> None:
         label = Column(t.Text())
 
     meta = local.meta(Price)
-    codec = entity_codec(meta)
     loaded = Price(decimal.Decimal("1.50"), "x")
     identity = IdentityMap()
-    identity.put(meta, 1, loaded, codec.snapshot(codec.values(loaded)))
+    _load(identity, loaded, meta=meta)
     loaded.amount = decimal.Decimal("sNaN")
     with pytest.raises(ValidationError, match=r"Price\.amount"):
         compute_changes(identity, [], {})
@@ -610,10 +610,9 @@ def test_an_unchanged_nan_is_not_a_change_when_its_row_is_compared() -> None:
         label = Column(t.Text())
 
     meta = local.meta(Reading)
-    codec = entity_codec(meta)
     loaded = Reading(float("nan"), "x")
     identity = IdentityMap()
-    identity.put(meta, 1, loaded, codec.snapshot(codec.values(loaded)))
+    _load(identity, loaded, meta=meta)
     assert compute_changes(identity, [], {}, dirty={meta: [1]}).updates == {}
     loaded.label = "y"
     (update,) = compute_changes(identity, [], {}, dirty={meta: [1]}).updates[meta]
