@@ -45,6 +45,11 @@ SYSTEMS: dict[str, tuple[SystemEntry, ...]] = {
             "hand-written (asyncpg + attrs)",
             "benchmarks.systems.handwritten_asyncpg:HandwrittenAsyncpg",
         ),
+        SystemEntry(
+            "checked",
+            "hand-written, checked (transaction + row counts)",
+            "benchmarks.systems.handwritten_checked:HandwrittenChecked",
+        ),
         _MAPPER,
         _SQLALCHEMY,
         _TORTOISE,
