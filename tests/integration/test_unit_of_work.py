@@ -246,8 +246,8 @@ class TestPlan:
         async with UnitOfWork(store, registry) as uow:
             users = uow.repository(User)
             ann, bob = await users.find(order_by=UserMap.name)
-            ann.name = "anna"
-            users.remove(bob)
+            bob.name = "bobby"
+            users.remove(ann)
             uow.repository(Role).add(Role("admin"))
             uow.repository(Tag).add(Tag("t1"))
             with statements(store) as log:
@@ -257,12 +257,14 @@ class TestPlan:
             assert [(p.operation, p.table, p.rows) for p in planned] == [
                 ("insert", "roles", 1),
                 ("insert", "tags", 1),
-                *locks,  # two batches touch users: their rows are locked first, in key order
+                # two batches touch users, the delete of key 1 after the update of key 2:
+                # their rows are locked first, in key order
+                *locks,
                 ("update", "users", 1),
                 ("delete", "users", 1),
             ]
             assert all(p.sql and all(isinstance(s, str) for s in p.sql) for p in planned)
-            assert ann.version == 1  # nothing was written into entities
+            assert bob.version == 1  # nothing was written into entities
 
 
 class TestMisuseAndRaces:

@@ -20,7 +20,7 @@ from mapper import Column, EntityMap, Registry, ValidationError
 from mapper import types as t
 from mapper.codec import entity_codec
 from mapper.mapping import EntityMeta
-from mapper.operations import DeleteBatch, InsertBatch, UpdateBatch
+from mapper.operations import DeleteBatch, InsertBatch, LockRows, UpdateBatch
 from mapper.uow.changes import ChangeSet, Delete, compute_changes
 from mapper.uow.commit_order import Step, order_changes
 from mapper.uow.identity_map import IdentityMap
@@ -165,8 +165,10 @@ class Flush:
     def snapshot_of(self, meta: EntityMeta, record: Delete) -> Sequence[Any]:
         return self.identity.table(meta).snapshots[record.key]
 
-    def steps(self) -> list[Step]:
-        return order_changes(self.changes(), registry.table_order(), self.snapshot_of)
+    def steps(self, row_locks: bool = False) -> list[Step]:
+        return order_changes(
+            self.changes(), registry.table_order(), self.snapshot_of, row_locks=row_locks
+        )
 
 
 def _summary(steps: list[Step]) -> list[tuple[str, str]]:
@@ -506,3 +508,102 @@ def test_step_records_follow_the_batch_rows(count: int) -> None:
         author.name = f"y{author.id}"
     (step,) = flush.steps()
     assert [(record.entity.id,) for record in step.records] == _keys(step)
+
+
+# -- the lock step (G8, backends with row locks) ----------------------------------------------------
+
+
+def test_batches_meeting_rows_in_key_order_take_their_own_locks() -> None:
+    """Updates of low keys, then deletes of higher ones, already lock in key order: no lock step."""
+    books = [Book(i, 1, f"t{i}", pages=i) for i in range(1, 7)]
+    flush = Flush()
+    flush.load(*books)
+    books[0].title = "T1"  # group (title): key 1
+    books[1].pages = 20  # group (pages): keys 2, 3
+    books[2].pages = 30
+    flush.remove(books[4], books[5])  # deletes: keys 5, 6
+    assert _summary(flush.steps(row_locks=True)) == [
+        ("update", "books"),
+        ("update", "books"),
+        ("delete", "books"),
+    ]
+
+
+def test_batches_meeting_rows_out_of_key_order_lock_them_first() -> None:
+    """Column groups whose keys interleave are preceded by one lock of all rows in key order."""
+    books = [Book(i, 1, f"t{i}", pages=i) for i in range(1, 5)]
+    flush = Flush()
+    flush.load(*books)
+    books[0].title = "T1"  # group (title): keys 1 and 3
+    books[2].title = "T3"
+    books[1].pages = 20  # group (pages): key 2, between them
+    steps = flush.steps(row_locks=True)
+    assert _summary(steps) == [("lock", "books"), ("update", "books"), ("update", "books")]
+    assert isinstance(steps[0].op, LockRows)
+    assert list(steps[0].op.keys) == [(1,), (2,), (3,)]
+
+
+def test_a_delete_of_lower_keys_after_updates_locks_first() -> None:
+    """Deletes run after updates: deleting a key below an updated one needs the lock step."""
+    books = [Book(i, 1, f"t{i}") for i in range(1, 4)]
+    flush = Flush()
+    flush.load(*books)
+    books[2].title = "T3"
+    flush.remove(books[0])
+    assert _summary(flush.steps(row_locks=True)) == [
+        ("lock", "books"),
+        ("update", "books"),
+        ("delete", "books"),
+    ]
+
+
+def test_writes_reaching_tables_against_foreign_key_order_lock_first() -> None:
+    """Updating a child table, then deleting from its parent, goes against the lock order."""
+    author, book = Author(1, "a"), Book(1, 2, "t")
+    flush = Flush()
+    flush.load(author, book, Author(2, "b"))
+    book.title = "T"  # books come after authors in foreign-key order
+    flush.remove(author)  # a delete of authors, after the update of books
+    assert _summary(flush.steps(row_locks=True)) == [
+        ("lock", "authors"),
+        ("lock", "books"),
+        ("update", "books"),
+        ("delete", "authors"),
+    ]
+
+
+def test_writes_reaching_tables_in_foreign_key_order_take_their_own_locks() -> None:
+    """Updating a parent table, then deleting from its child, follows the lock order."""
+    author, book = Author(1, "a"), Book(1, 1, "t")
+    flush = Flush()
+    flush.load(author, book)
+    author.name = "b"
+    flush.remove(book)
+    assert _summary(flush.steps(row_locks=True)) == [
+        ("update", "authors"),
+        ("delete", "books"),
+    ]
+
+
+def test_self_referencing_deletes_out_of_key_order_lock_first() -> None:
+    """Children deleted before their parents break key order, so the rows are locked first."""
+    nodes = [Node(1), Node(2, parent_id=1), Node(3, label="x")]
+    flush = Flush()
+    flush.load(*nodes)
+    nodes[2].label = "y"  # an update of key 3 besides
+    flush.remove(nodes[0], nodes[1])  # deleted as 2, then 1
+    assert _summary(flush.steps(row_locks=True)) == [
+        ("lock", "nodes"),
+        ("update", "nodes"),
+        ("delete", "nodes"),
+    ]
+
+
+def test_without_row_locks_no_lock_step_is_planned() -> None:
+    """A backend without row locks gets the writes alone, whatever their order."""
+    books = [Book(i, 1, f"t{i}") for i in range(1, 4)]
+    flush = Flush()
+    flush.load(*books)
+    books[2].title = "T3"
+    flush.remove(books[0])
+    assert _summary(flush.steps()) == [("update", "books"), ("delete", "books")]
