@@ -37,3 +37,7 @@ class Capabilities:
     """Server-side cursors (for streaming) exist only inside a transaction."""
     row_locks: bool = False
     """Writers lock rows (not the whole database), so lock order between them matters."""
+    counted_writes: bool = False
+    """UPDATE and DELETE are checked by the row count the server reports; only a short count
+    costs a follow-up query naming the stale rows. A DELETE that was the transaction's first
+    write rolls the transaction back before that query, which then sees the rows it removed."""

@@ -189,8 +189,12 @@ class Dialect(Protocol):
 
     async def close(self) -> None: ...
 
-    def compile(self, op: WriteBatch) -> tuple[str, ...]:
-        """The statements `op` would run, without running them (for `plan()`)."""
+    def compile(self, op: WriteBatch, after_writes: bool = False) -> tuple[str, ...]:
+        """The statements `op` would run, without running them (for `plan()`).
+
+        `after_writes`: whether the transaction will have written before `op` runs, which
+        may change how a backend checks what a delete matched.
+        """
         ...
 
 

@@ -214,11 +214,17 @@ class StaleRow:
 class StaleEntityError(ConflictError):
     """An update or delete matched fewer rows than it expected: someone else got there first."""
 
-    def __init__(self, operation: str, rows: Sequence[StaleRow]) -> None:
+    def __init__(self, operation: str, rows: Sequence[StaleRow], unnamed: int = 0) -> None:
         self.operation = operation
         self.rows = tuple(rows)
+        self.unnamed = unnamed
+        """Stale rows beyond `rows` that could not be named: they matched again when looked
+        up after the statement (another unit of work changed them back meanwhile)."""
         listed = ", ".join(str(r) for r in self.rows[:10])
         more = f" and {len(self.rows) - 10} more" if len(self.rows) > 10 else ""
+        if unnamed:
+            listed = f"{listed}{more}, and " if self.rows else ""
+            more = f"{unnamed} that matched again when looked up"
         super().__init__(
             f"{operation} found stale rows: {listed}{more}; they were changed or removed "
             "by another unit of work. The transaction was rolled back; load them again and retry."

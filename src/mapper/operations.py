@@ -17,6 +17,7 @@ import attrs
 
 from mapper.codec import row_codec
 from mapper.criteria import Criterion, Ordering
+from mapper.errors import StaleEntityError, StaleRow
 from mapper.mapping import ColumnMeta, EntityMeta, RelationMeta
 from mapper.types import DialectName
 
@@ -33,6 +34,7 @@ __all__ = [
     "UpdateBatch",
     "WriteBatch",
     "linked_rows",
+    "stale_entity_error",
 ]
 
 OperationName = Literal[
@@ -90,6 +92,22 @@ class DeleteBatch:
     @property
     def rows(self) -> Sequence[tuple[Any, ...]]:
         return self.keys
+
+
+def stale_entity_error(
+    op: UpdateBatch | DeleteBatch, indexes: Sequence[int], unnamed: int = 0
+) -> StaleEntityError:
+    """The error for the batch rows at `indexes` that the statement did not match (G6)."""
+    meta = op.meta
+    rows = [
+        StaleRow(
+            meta.name,
+            op.keys[index] if meta.composite_key else op.keys[index][0],
+            None if op.versions is None else op.versions[index],
+        )
+        for index in indexes
+    ]
+    return StaleEntityError(f"{op.operation} of {meta.name}", rows, unnamed)
 
 
 @attrs.frozen(eq=False)

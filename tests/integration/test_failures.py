@@ -227,6 +227,94 @@ class TestVersionConflicts:
         await first.close()
         await second.close()
 
+    async def _change_and_delete_elsewhere(self, store: Database, changed: str, gone: str) -> None:
+        async with UnitOfWork(store, registry) as other:
+            users = other.repository(User)
+            (row,) = await users.find(UserMap.name == changed)
+            row.score = 9.0
+            (doomed,) = await users.find(UserMap.name == gone)
+            users.remove(doomed)
+
+    @staticmethod
+    def _stale(error: StaleEntityError) -> set[tuple[str, Any, Any]]:
+        return {(r.entity, r.key, r.expected_version) for r in error.rows}
+
+    async def test_a_batch_delete_names_exactly_its_stale_rows(self, store: Database) -> None:
+        """Of six removed users, the one changed and the one deleted elsewhere are named."""
+        await seed(store)
+        uow = UnitOfWork(store, registry)
+        users = {u.name: u for u in await uow.repository(User).find()}
+        await self._change_and_delete_elsewhere(store, "u1", "u3")
+        uow.repository(User).remove_all(users.values())
+        with pytest.raises(StaleEntityError, match="delete of User") as raised:
+            await uow.commit()
+        assert self._stale(raised.value) == {
+            ("User", users["u1"].id, 1),
+            ("User", users["u3"].id, 1),
+        }
+        assert raised.value.unnamed == 0
+        await uow.close()
+        async with UnitOfWork(store, registry) as check:
+            assert await check.repository(User).count() == 5  # nothing of the batch was deleted
+
+    async def test_a_batch_update_names_exactly_its_stale_rows(self, store: Database) -> None:
+        """Of six changed users, the one changed and the one deleted elsewhere are named."""
+        await seed(store)
+        uow = UnitOfWork(store, registry)
+        users = {u.name: u for u in await uow.repository(User).find()}
+        await self._change_and_delete_elsewhere(store, "u1", "u3")
+        for user in users.values():
+            user.name = user.name.upper()
+        with pytest.raises(StaleEntityError, match="update of User") as raised:
+            await uow.commit()
+        assert self._stale(raised.value) == {
+            ("User", users["u1"].id, 1),
+            ("User", users["u3"].id, 1),
+        }
+        await uow.close()
+        async with UnitOfWork(store, registry) as check:
+            names = {u.name for u in await check.repository(User).find()}
+            assert names == {"u0", "u1", "u2", "u4", "u5"}  # no name was changed
+
+    async def test_stale_rows_are_named_after_earlier_writes_of_the_transaction(
+        self, store: Database
+    ) -> None:
+        """Rows this transaction wrote in an earlier flush are never named stale with the rest."""
+        if not store.capabilities.concurrent_writers:
+            pytest.skip("one writer at a time: nobody changes rows under a transaction that wrote")
+        await seed(store)
+        uow = UnitOfWork(store, registry)
+        repository = uow.repository(User)
+        users = {u.name: u for u in await repository.find()}
+        fresh = User("fresh", "fresh@x")
+        repository.add(fresh)
+        users["u2"].score = 1.0
+        await uow.flush()  # inserts fresh, updates u2: both held by this transaction now
+        await self._change_and_delete_elsewhere(store, "u4", "u3")
+        users["u2"].score = 2.0
+        users["u3"].score = 2.0
+        with pytest.raises(StaleEntityError, match="update of User") as raised:
+            await uow.flush()
+        assert self._stale(raised.value) == {("User", users["u3"].id, 1)}
+        await uow.close()
+
+        uow = UnitOfWork(store, registry)
+        repository = uow.repository(User)
+        users = {u.name: u for u in await repository.find()}
+        fresh = User("fresh", "fresh@x")
+        repository.add(fresh)
+        users["u2"].score = 3.0
+        await uow.flush()
+        await self._change_and_delete_elsewhere(store, "u5", "u1")
+        repository.remove_all([fresh, users["u2"], users["u1"], users["u0"]])
+        with pytest.raises(StaleEntityError, match="delete of User") as raised:
+            await uow.commit()
+        assert self._stale(raised.value) == {("User", users["u1"].id, 1)}
+        await uow.close()
+        async with UnitOfWork(store, registry) as check:
+            names = {u.name for u in await check.repository(User).find()}
+            assert names == {"u0", "u2", "u4", "u5"}
+
     async def test_db_run_retries_the_whole_function(self, store: Database) -> None:
         """db.run() re-runs a function that lost a version race, in a fresh unit of work."""
         await seed(store)

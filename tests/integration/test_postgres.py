@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import asyncpg
 import pytest
@@ -11,11 +12,12 @@ from mapper import (
     CommitOutcomeUnknown,
     ConnectionLost,
     Database,
+    DatabaseError,
     StatementEvent,
     UnitOfWork,
     UnitOfWorkState,
 )
-from tests.integration.conftest import POSTGRES_URL
+from tests.integration.conftest import POSTGRES_SCHEMA, POSTGRES_URL
 from tests.integration.models import Role, User, UserMap, registry
 
 ONLY_BACKENDS = ("postgres",)
@@ -270,3 +272,38 @@ async def test_a_connection_released_in_a_transaction_is_rolled_back(store: Data
         assert not again._driver_in_transaction()  # type: ignore[attr-defined]
     finally:
         await store.release(again)
+
+
+async def test_a_table_not_enforcing_the_mapped_key_fails_the_flush(store: Database) -> None:
+    """Two stored rows with one mapped key: update and delete fail, naming it; nothing changes."""
+    from tests.integration.models import Tag, TagMap
+
+    tags = await _tags_without_their_key()
+    try:
+        for change in ("update", "delete"):
+            uow = UnitOfWork(store, registry)
+            tag, twin = await uow.repository(Tag).find(TagMap.label == "twin")
+            assert twin is tag  # one key, one object
+            if change == "update":
+                tag.label = "changed"
+            else:
+                uow.repository(Tag).remove(tag)
+            with pytest.raises(DatabaseError, match=rf"{change} of Tag: 2 rows of table tags"):
+                await uow.commit()
+            await uow.close()
+            rows = await tags.fetch("SELECT label FROM tags")
+            assert [row[0] for row in rows] == ["twin", "twin"]
+    finally:
+        await tags.close()
+
+
+async def _tags_without_their_key() -> asyncpg.Connection:
+    """The tags table remade without its primary key, holding one key twice."""
+    connection = await asyncpg.connect(
+        POSTGRES_URL, server_settings={"search_path": POSTGRES_SCHEMA}
+    )
+    await connection.execute(
+        "DROP TABLE tags CASCADE; CREATE TABLE tags (id uuid NOT NULL, label varchar(50) NOT NULL)"
+    )
+    await connection.execute("INSERT INTO tags VALUES ($1, 'twin'), ($1, 'twin')", uuid.UUID(int=7))
+    return connection

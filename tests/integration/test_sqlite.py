@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from pathlib import Path
 
 import pytest
 
-from mapper import ConflictError, Database, PoolTimeout, UnitOfWork, connect
+from mapper import ConflictError, Database, DatabaseError, PoolTimeout, UnitOfWork, connect
 from tests.integration.conftest import fresh_schema
-from tests.integration.models import Role, RoleMap, User, registry
+from tests.integration.models import Role, RoleMap, Tag, TagMap, User, registry
 
 ONLY_BACKENDS = ("sqlite",)
 
@@ -86,3 +87,31 @@ async def test_writers_queue_for_the_lock(tmp_path: Path) -> None:
         await waiting
         async with UnitOfWork(db, registry) as uow:
             assert await uow.repository(Role).count() == 2
+
+
+async def test_a_table_not_enforcing_the_mapped_key_fails_the_flush(
+    store: Database, tmp_path: Path
+) -> None:
+    """Two stored rows with one mapped key: update and delete fail, naming it; nothing changes."""
+    plain = sqlite3.connect(tmp_path / "test.db")
+    try:
+        plain.executescript(
+            "PRAGMA foreign_keys=OFF; DROP TABLE memberships; DROP TABLE tags; "
+            "CREATE TABLE tags (id TEXT NOT NULL, label TEXT NOT NULL); "
+            f"INSERT INTO tags VALUES ('{uuid.UUID(int=7)}', 'twin'), "
+            f"('{uuid.UUID(int=7)}', 'twin');"
+        )
+        for change in ("update", "delete"):
+            uow = UnitOfWork(store, registry)
+            tag, twin = await uow.repository(Tag).find(TagMap.label == "twin")
+            assert twin is tag  # one key, one object
+            if change == "update":
+                tag.label = "changed"
+            else:
+                uow.repository(Tag).remove(tag)
+            with pytest.raises(DatabaseError, match=rf"{change} of Tag: 2 rows of table tags"):
+                await uow.commit()
+            await uow.close()
+            assert plain.execute("SELECT label FROM tags").fetchall() == [("twin",), ("twin",)]
+    finally:
+        plain.close()

@@ -179,19 +179,30 @@ class FlushPlan:
     batches: list[Batch]
     begins: bool
     failure: Outcome | None
+    naming: list[Statement] = attrs.Factory(list)
+    """What a backend that counts written rows runs after a short count to name the stale
+    rows: a query after an UPDATE; after a DELETE that was the transaction's first write, a
+    ROLLBACK and a query (a later DELETE returns what it matched, with no query)."""
 
     def statements(self) -> list[Statement]:
-        """BEGIN and the batches up to and including the one that fails."""
+        """BEGIN, the batches up to and including the one that fails, and the stale naming."""
         run = self.batches if self.failure is None else self.batches[: self.failure.batch + 1]
         head: list[Statement] = [("begin", None)] if self.begins else []
-        return head + [(b.operation, b.table) for b in run]
+        return head + [(b.operation, b.table) for b in run] + self.naming
+
+    def ended_at(self) -> int | None:
+        """The statement (1-based) whose ROLLBACK ended the transaction before the error."""
+        if ("rollback", None) not in self.naming:
+            return None
+        return len(self.statements()) - len(self.naming) + 1
 
 
 class Model:
     """Plain dicts: what the database holds and what the current unit of work holds."""
 
-    def __init__(self, row_locks: bool) -> None:
+    def __init__(self, row_locks: bool, counted_writes: bool) -> None:
         self.row_locks = row_locks
+        self.counted_writes = counted_writes
         self.committed_teams: dict[int, TeamRow] = {}
         self.committed_members: dict[uuid.UUID, MemberRow] = {}
         self.teams: dict[Any, TeamRow] = {}
@@ -341,7 +352,7 @@ class Model:
         # Rows are locked first unless the writes already reach them in the lock order:
         # teams before members, ascending keys within each.
         reached = [((TEAMS, MEMBERS).index(b.table), k) for b in writes for k in b.row_keys()]
-        in_order = all(a < b for a, b in zip(reached, reached[1:], strict=False))
+        in_order = all(a < b for a, b in itertools.pairwise(reached))
         if self.row_locks and len(writes) > 1 and not in_order:
             for table in (TEAMS, MEMBERS):
                 keys = sorted(k for b in writes if b.table == table for k in b.row_keys())
@@ -350,7 +361,16 @@ class Model:
         batches += writes
         if not batches:
             return FlushPlan([], False, None)
-        return FlushPlan(batches, not self.txn_open, self._simulate(batches))
+        failure = self._simulate(batches)
+        naming: list[Statement] = []
+        if failure is not None and failure.error is StaleEntityError and self.counted_writes:
+            short = batches[failure.batch]
+            wrote = self.txn_open or any(b.operation != "lock" for b in batches[: failure.batch])
+            if short.operation == "update":
+                naming.append(("select", short.table))
+            elif not wrote:  # a delete after earlier writes returns what it matched instead
+                naming += [("rollback", None), ("select", short.table)]
+        return FlushPlan(batches, not self.txn_open, failure, naming)
 
     def _simulate(self, batches: list[Batch]) -> Outcome | None:
         teams, members = dict(self.teams), dict(self.members)
@@ -583,7 +603,8 @@ class UnitOfWorkMachine(RuleBasedStateMachine):
         super().__init__()
         self.runner = asyncio.Runner()
         self.db: Database = self.run(self._open())
-        self.model = Model(row_locks=self.db.capabilities.row_locks)
+        capabilities = self.db.capabilities
+        self.model = Model(capabilities.row_locks, capabilities.counted_writes)
         self.uow = UnitOfWork(self.db, registry)
         self.recording = False
         self.log: list[Statement] = []
@@ -653,14 +674,17 @@ class UnitOfWorkMachine(RuleBasedStateMachine):
                 statements.append(("commit", None))
             statements += reads
         error_type: type[Exception] | None = None
+        ended_at = plan.ended_at()
         if fault_at is not None and fault_at <= len(statements):
             error_type = InjectedFault
             attempted = statements[:fault_at]
             in_transaction = model.txn_open or (plan.begins and fault_at > 1)
+            if ended_at is not None and fault_at > ended_at:
+                in_transaction = False
         elif plan.failure is not None:
             error_type = plan.failure.error
             attempted = statements
-            in_transaction = model.txn_open or plan.begins
+            in_transaction = (model.txn_open or plan.begins) and ended_at is None
         else:
             attempted = statements
             in_transaction = False

@@ -510,7 +510,7 @@ def test_step_records_follow_the_batch_rows(count: int) -> None:
     assert [(record.entity.id,) for record in step.records] == _keys(step)
 
 
-# -- the lock step (G8, backends with row locks) ----------------------------------------------------
+# -- the lock step (G8, backends with row locks) -------------------------------------------------
 
 
 def test_batches_meeting_rows_in_key_order_take_their_own_locks() -> None:

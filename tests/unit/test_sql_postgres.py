@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 import pytest
 
-from mapper import Column, ConfigurationError, EntityMap, Registry
+from mapper import Column, ConfigurationError, DatabaseError, EntityMap, Registry
 from mapper import types as t
 from mapper.capabilities import Capabilities
 from mapper.criteria import Criterion, as_ordering
@@ -490,12 +490,11 @@ def test_versioned_update_checks_and_bumps_the_version(compiler: PostgresCompile
         f'"version"="accounts"."version"+1 '
         "FROM unnest($1::integer[],$2::integer[],$3::text[],$4::numeric[]) "
         f"WITH ORDINALITY AS {ROWS}(k0,ver,c0,c1,ord) "
-        f'WHERE "accounts"."id"={ROWS}.k0 AND "accounts"."version"={ROWS}.ver '
-        f"RETURNING {ROWS}.ord"
+        f'WHERE "accounts"."id"={ROWS}.k0 AND "accounts"."version"={ROWS}.ver'
     )
     assert list(bound.parameters) == [[1, 2], [3, 4], ["a", "b"], [decimal.Decimal("2.00"), None]]
     assert bound.operation == "update"
-    assert bound.fetch is True
+    assert bound.fetch is False  # checked by the row count the server reports
     assert bound.rows == 2
 
 
@@ -506,7 +505,7 @@ def test_update_without_versions_matches_on_the_key_only(compiler: PostgresCompi
         f'UPDATE "accounts" SET "name"={ROWS}.c0,"balance"={ROWS}.c1 '
         "FROM unnest($1::integer[],$2::text[],$3::numeric[]) "
         f"WITH ORDINALITY AS {ROWS}(k0,c0,c1,ord) "
-        f'WHERE "accounts"."id"={ROWS}.k0 RETURNING {ROWS}.ord'
+        f'WHERE "accounts"."id"={ROWS}.k0'
     )
     assert list(bound.parameters) == [[1, 2], ["a", "b"], [decimal.Decimal("2.00"), None]]
 
@@ -518,8 +517,7 @@ def test_update_of_an_unversioned_mapping(compiler: PostgresCompiler) -> None:
     (bound,) = compiler.update(op)
     assert bound.sql == (
         f'UPDATE "tags" SET "label"={ROWS}.c0 FROM unnest($1::text[],$2::text[]) '
-        f'WITH ORDINALITY AS {ROWS}(k0,c0,ord) WHERE "tags"."code"={ROWS}.k0 '
-        f"RETURNING {ROWS}.ord"
+        f'WITH ORDINALITY AS {ROWS}(k0,c0,ord) WHERE "tags"."code"={ROWS}.k0'
     )
     assert list(bound.parameters) == [["a"], ["Ay"]]
 
@@ -534,7 +532,7 @@ def test_update_with_composite_key_matches_every_key_column(compiler: PostgresCo
         "FROM unnest($1::integer[],$2::uuid[],$3::integer[],$4::integer[]) "
         f"WITH ORDINALITY AS {ROWS}(k0,k1,ver,c0,ord) "
         f'WHERE "lines"."order_no"={ROWS}.k0 AND "lines"."token"={ROWS}.k1 '
-        f'AND "lines"."version"={ROWS}.ver RETURNING {ROWS}.ord'
+        f'AND "lines"."version"={ROWS}.ver'
     )
     assert list(bound.parameters) == [[7], [TOKEN], [2], [9]]
 
@@ -568,17 +566,29 @@ def test_update_text_depends_on_the_column_set_not_the_row_count(
 
 
 def test_versioned_delete_matches_key_and_version(compiler: PostgresCompiler) -> None:
-    """A versioned delete joins the key and version arrays and returns the ordinals."""
+    """A versioned delete joins the key and version arrays; the row count checks it."""
     (bound,) = compiler.delete(DeleteBatch(_meta(Account), keys=[(1,), (2,)], versions=[3, 4]))
     assert bound.sql == (
         f'DELETE FROM "accounts" USING unnest($1::integer[],$2::integer[]) '
         f'WITH ORDINALITY AS {ROWS}(k0,ver,ord) WHERE "accounts"."id"={ROWS}.k0 '
-        f'AND "accounts"."version"={ROWS}.ver RETURNING {ROWS}.ord'
+        f'AND "accounts"."version"={ROWS}.ver'
     )
     assert list(bound.parameters) == [[1, 2], [3, 4]]
     assert bound.operation == "delete"
-    assert bound.fetch is True
+    assert bound.fetch is False
     assert bound.rows == 2
+
+
+def test_a_delete_after_earlier_writes_returns_the_ordinals_it_matched(
+    compiler: PostgresCompiler,
+) -> None:
+    """After other writes of its transaction a delete returns what it matched, as RETURNING."""
+    op = DeleteBatch(_meta(Account), keys=[(1,), (2,)], versions=[3, 4])
+    (counted,) = compiler.delete(op)
+    (bound,) = compiler.delete(op, after_writes=True)
+    assert bound.sql == f"{counted.sql} RETURNING {ROWS}.ord"
+    assert bound.fetch is True
+    assert list(bound.parameters) == list(counted.parameters)
 
 
 def test_delete_without_versions_matches_on_the_key_only(compiler: PostgresCompiler) -> None:
@@ -586,7 +596,7 @@ def test_delete_without_versions_matches_on_the_key_only(compiler: PostgresCompi
     (bound,) = compiler.delete(DeleteBatch(_meta(Account), keys=[(1,), (2,)]))
     assert bound.sql == (
         f'DELETE FROM "accounts" USING unnest($1::integer[]) WITH ORDINALITY AS {ROWS}(k0,ord) '
-        f'WHERE "accounts"."id"={ROWS}.k0 RETURNING {ROWS}.ord'
+        f'WHERE "accounts"."id"={ROWS}.k0'
     )
     assert list(bound.parameters) == [[1, 2]]
 
@@ -597,8 +607,7 @@ def test_delete_with_composite_key(compiler: PostgresCompiler) -> None:
     assert bound.sql == (
         f'DELETE FROM "lines" USING unnest($1::integer[],$2::uuid[],$3::integer[]) '
         f'WITH ORDINALITY AS {ROWS}(k0,k1,ver,ord) WHERE "lines"."order_no"={ROWS}.k0 '
-        f'AND "lines"."token"={ROWS}.k1 AND "lines"."version"={ROWS}.ver '
-        f"RETURNING {ROWS}.ord"
+        f'AND "lines"."token"={ROWS}.k1 AND "lines"."version"={ROWS}.ver'
     )
     assert list(bound.parameters) == [[7], [TOKEN], [5]]
 
@@ -622,8 +631,6 @@ def test_delete_text_is_the_same_for_any_row_count(compiler: PostgresCompiler) -
         pytest.param([[(3,), (1,)]], [1], id="middle_missing"),
         pytest.param([[]], [0, 1, 2], id="none_matched"),
         pytest.param([[(2,)]], [0, 2], id="one_matched"),
-        # A table that does not enforce the mapped key: one row matched twice, one not at all.
-        pytest.param([[(1,), (1,), (3,)]], [1], id="one_matched_twice"),
     ],
 )
 def test_stale_rows_come_from_the_returned_ordinals(
@@ -646,8 +653,44 @@ def test_stale_rows_of_a_delete_come_from_the_returned_ordinals(
 ) -> None:
     """A delete reports the rows whose ordinal was not returned."""
     op = DeleteBatch(_meta(Tag), keys=[("a",), ("b",)])
-    compiler.delete(op)
+    compiler.delete(op, after_writes=True)
     assert compiler.stale_rows(op, [[(2,)]]) == [0]
+
+
+def test_an_ordinal_returned_twice_means_the_key_is_not_enforced(
+    compiler: PostgresCompiler,
+) -> None:
+    """One batch row matching two stored rows is refused, naming entity, table and key."""
+    op = DeleteBatch(_meta(Account), keys=[(1,), (2,), (3,)])
+    with pytest.raises(DatabaseError, match=r"4 rows of table accounts matched the 3 keys.*\(id\)"):
+        compiler.stale_rows(op, [[(1,), (1,), (2,), (3,)]])
+
+
+def test_rows_an_update_did_not_write_are_asked_by_transaction_id(
+    compiler: PostgresCompiler,
+) -> None:
+    """After a short UPDATE, the batch rows without this transaction's xmin are the stale ones."""
+    bound = compiler.unwritten(_account_update([3, 4]))
+    assert bound.sql == (
+        f"SELECT {ROWS}.ord FROM unnest($1::integer[]) WITH ORDINALITY AS {ROWS}(k0,ord) "
+        f'WHERE NOT EXISTS (SELECT 1 FROM "accounts" WHERE "accounts"."id"={ROWS}.k0 '
+        f'AND "accounts".xmin=pg_current_xact_id()::xid) ORDER BY {ROWS}.ord'
+    )
+    assert list(bound.parameters) == [[1, 2]]
+    assert bound.fetch is True
+
+
+def test_rows_a_delete_did_not_match_are_asked_by_key_and_version(
+    compiler: PostgresCompiler,
+) -> None:
+    """After a short DELETE (and its rollback), batch rows matching no stored row are stale."""
+    bound = compiler.unmatched(DeleteBatch(_meta(Account), keys=[(1,), (2,)], versions=[3, 4]))
+    assert bound.sql == (
+        f"SELECT {ROWS}.ord FROM unnest($1::integer[],$2::integer[]) WITH ORDINALITY AS "
+        f'{ROWS}(k0,ver,ord) WHERE NOT EXISTS (SELECT 1 FROM "accounts" WHERE '
+        f'"accounts"."id"={ROWS}.k0 AND "accounts"."version"={ROWS}.ver) ORDER BY {ROWS}.ord'
+    )
+    assert list(bound.parameters) == [[1, 2], [3, 4]]
 
 
 # -- statement cache ----------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import attrs
 import pytest
 
-from mapper import Column, EntityMap, Registry
+from mapper import Column, DatabaseError, EntityMap, Registry
 from mapper import types as t
 from mapper.capabilities import Capabilities
 from mapper.criteria import Criterion
@@ -673,8 +673,6 @@ def test_delete_is_chunked_by_the_variable_limit() -> None:
         pytest.param([[(3,), (1,)]], [1], id="middle_missing"),
         pytest.param([[]], [0, 1, 2], id="none_written"),
         pytest.param([[(1,)], [(3,)]], [1], id="across_statements"),
-        # A table that does not enforce the mapped key: one key written twice, one not at all.
-        pytest.param([[(1,), (1,), (3,)]], [1], id="one_written_twice"),
     ],
 )
 def test_stale_rows_are_the_keys_not_returned(
@@ -684,6 +682,16 @@ def test_stale_rows_are_the_keys_not_returned(
     op = DeleteBatch(_meta(Account), keys=[(1,), (2,), (3,)], versions=[1, 1, 1])
     compiler.delete(op)
     assert compiler.stale_rows(op, returned) == stale
+
+
+def test_a_key_returned_twice_means_the_table_does_not_enforce_it(
+    compiler: SqliteCompiler,
+) -> None:
+    """A batch key matching two stored rows is refused, naming entity, table and key."""
+    op = DeleteBatch(_meta(Account), keys=[(1,), (2,), (3,)], versions=[1, 1, 1])
+    compiler.delete(op)
+    with pytest.raises(DatabaseError, match=r"4 rows of table accounts matched the 3 keys.*\(id\)"):
+        compiler.stale_rows(op, [[(1,), (1,), (2,), (3,)]])
 
 
 def test_stale_rows_compare_keys_in_stored_form(compiler: SqliteCompiler) -> None:

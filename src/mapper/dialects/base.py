@@ -46,7 +46,7 @@ from mapper.criteria import (
     Related,
     is_column,
 )
-from mapper.errors import ConfigurationError, ValidationError, Violation
+from mapper.errors import ConfigurationError, DatabaseError, ValidationError, Violation
 from mapper.mapping import ColumnMeta, EntityMeta, RelationMeta
 from mapper.operations import (
     Count,
@@ -587,7 +587,11 @@ class SqlCompiler:
             f"WHERE {' AND '.join(conditions)} RETURNING {returning}"
         )
 
-    def delete(self, op: DeleteBatch) -> list[Bound]:
+    def delete(self, op: DeleteBatch, after_writes: bool = False) -> list[Bound]:
+        """DELETE statements for a batch, returning the keys they matched.
+
+        `after_writes` (whether the transaction wrote before) does not change these forms.
+        """
         meta = op.meta
         versioned = op.versions is not None and meta.version is not None
         keys = self.bind_rows(op.keys, self.codec(meta).binders_for(meta.primary_key))
@@ -645,11 +649,13 @@ class SqlCompiler:
 
         The portable forms return the written rows' keys.
         """
-        if len({tuple(row) for rows in returned for row in rows}) == len(op.keys):
+        reported = [tuple(row) for rows in returned for row in rows]
+        distinct = len(set(reported))
+        if len(reported) > distinct:
+            raise key_not_enforced(op, len(reported))
+        if distinct == len(op.keys):
             # Every reported key is one of the batch's, and the batch's keys are distinct: as
-            # many distinct keys as the batch has means each was written. Rows are counted
-            # distinct, since a table that does not enforce the mapped key may report one
-            # key twice and another not at all.
+            # many distinct keys as the batch has means each was written.
             return []
         # Compared as Python values: SQLite may hand back 1.5 for the '1.50' that was bound.
         loaders = [c.type.loader(self.dialect) for c in op.meta.primary_key]
@@ -678,6 +684,21 @@ class SqlCompiler:
             else:
                 result.extend(sorted(tuple(row) for row in rows))
         return result
+
+
+def key_not_enforced(op: UpdateBatch | DeleteBatch, matched: int) -> DatabaseError:
+    """More rows matched than the batch has keys: the table does not keep the key unique.
+
+    A table mapper did not create may lack the mapped primary key's constraint; writing
+    through it would change rows the unit of work never held, so the flush fails instead.
+    """
+    meta = op.meta
+    keys = ", ".join(c.name for c in meta.primary_key)
+    return DatabaseError(
+        f"{op.operation} of {meta.name}: {matched} rows of table {meta.table} matched the "
+        f"{len(op.keys)} keys of one batch: the table does not enforce the primary key "
+        f"mapped for {meta.name} ({keys}); the transaction was rolled back"
+    )
 
 
 def column_positions(columns: Sequence[ColumnMeta]) -> tuple[int, ...]:

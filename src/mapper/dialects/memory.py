@@ -205,7 +205,7 @@ class MemoryDialect:
         if self._pool is not None:
             await self._pool.close()
 
-    def compile(self, op: WriteBatch) -> tuple[str, ...]:
+    def compile(self, op: WriteBatch, after_writes: bool = False) -> tuple[str, ...]:
         return (describe(op),)
 
 

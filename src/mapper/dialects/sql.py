@@ -60,13 +60,13 @@ class SqlDialect(abc.ABC):
     @abc.abstractmethod
     def make_capabilities(self) -> Capabilities: ...
 
-    def compile(self, op: WriteBatch) -> tuple[str, ...]:
+    def compile(self, op: WriteBatch, after_writes: bool = False) -> tuple[str, ...]:
         if isinstance(op, InsertBatch):
             statements = self.compiler.insert(op)
         elif isinstance(op, UpdateBatch):
             statements = self.compiler.update(op)
         elif isinstance(op, DeleteBatch):
-            statements = self.compiler.delete(op)
+            statements = self.compiler.delete(op, after_writes=after_writes)
         else:
             statements = [self.compiler.lock(op)]
         return tuple(dict.fromkeys(b.sql for b in statements))
@@ -147,6 +147,17 @@ class SqlConnection(abc.ABC):
 
     async def run(self, bound: Bound) -> Sequence[Sequence[Any]]:
         """Run one statement through the hook; rows if it fetches, else an empty tuple."""
+        rows, _ = await self._run(bound)
+        return rows
+
+    async def run_counted(self, bound: Bound) -> int:
+        """Run one statement that fetches nothing; the rows it wrote, as the server counts."""
+        _, count = await self._run(bound)
+        if count is None:
+            raise MapperError(f"the server reported no row count for: {bound.sql}")
+        return count
+
+    async def _run(self, bound: Bound) -> tuple[Sequence[Sequence[Any]], int | None]:
         hooks = self._hooks
         if hooks.wants_before:
             await hooks.emit(self._event("before", bound))
@@ -169,7 +180,7 @@ class SqlConnection(abc.ABC):
             raise mapped from error
         if hooks.wants_after:
             await self._finished(bound, started, count)
-        return rows
+        return rows, count
 
     async def _failed(
         self, bound: Bound, started: float, error: BaseException

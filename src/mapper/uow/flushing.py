@@ -24,12 +24,18 @@ import attrs
 
 from mapper.codec import PendingKey, compile_function, entity_codec, write_attribute
 from mapper.database import Connection
-from mapper.errors import IntegrityError, StaleEntityError, StaleRow, UnitOfWorkError
+from mapper.errors import IntegrityError, UnitOfWorkError
 from mapper.mapping import ColumnMeta, EntityMeta, per_mapping
-from mapper.operations import DeleteBatch, InsertBatch, LockRows, UpdateBatch
+from mapper.operations import (
+    DeleteBatch,
+    InsertBatch,
+    LockRows,
+    UpdateBatch,
+    stale_entity_error,
+)
 from mapper.registry import Registry
 from mapper.schema import constraint_owner
-from mapper.uow.changes import Delete, Insert, Update, key_tuple
+from mapper.uow.changes import key_tuple
 from mapper.uow.commit_order import Step, picker
 from mapper.uow.identity_map import IdentityMap
 from mapper.uow.loading import row_key
@@ -108,11 +114,13 @@ class Flush:
                 elif isinstance(op, UpdateBatch):
                     op = self._resolved_update(op, step.records)
                     stale = await connection.update(op)
-                    _check_stale("update", op.meta, step.records, stale)
+                    if stale:
+                        raise stale_entity_error(op, stale)
                     self._bump_versions(op.meta, step.records)
                 elif isinstance(op, DeleteBatch):
                     stale = await connection.delete(op)
-                    _check_stale("delete", op.meta, step.records, stale)
+                    if stale:
+                        raise stale_entity_error(op, stale)
                 elif isinstance(op, LockRows):
                     await connection.lock(op)
             except IntegrityError as error:
@@ -228,8 +236,10 @@ class Flush:
                 row[column.position] = target_key
                 self._written[id(item.record)] = tuple(row)
             # A fix-up of rows this flush inserted: no version check, no version bump.
-            stale = await connection.update(UpdateBatch(meta, (column,), keys, values))
-            _check_stale("update", meta, [item.record for item in items], stale)
+            fix = UpdateBatch(meta, (column,), keys, values)
+            stale = await connection.update(fix)
+            if stale:
+                raise stale_entity_error(fix, stale)
         deferred.clear()
 
     def _bump_versions(self, meta: EntityMeta, records: Sequence[Any]) -> None:
@@ -359,15 +369,3 @@ def _key_positions(meta: EntityMeta) -> tuple[int, ...]:
     relations, or every column of a link table."""
     columns = meta.columns if meta.link_of is not None else [c for c in meta.columns if c.via]
     return tuple(c.position for c in columns)
-
-
-def _check_stale(
-    operation: str, meta: EntityMeta, records: Sequence[Update | Delete | Insert], stale: list[int]
-) -> None:
-    if stale:
-        rows = []
-        for index in stale:
-            record = records[index]
-            if isinstance(record, (Update, Delete)):
-                rows.append(StaleRow(meta.name, record.key, record.version))
-        raise StaleEntityError(f"{operation} of {meta.name}", rows)

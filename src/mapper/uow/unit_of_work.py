@@ -46,7 +46,7 @@ from mapper.errors import (
     UnitOfWorkError,
 )
 from mapper.mapping import EntityMeta, RelationMeta
-from mapper.operations import Count, PlannedBatch, Select, SelectLinked
+from mapper.operations import Count, LockRows, PlannedBatch, Select, SelectLinked
 from mapper.placeholders import NotLoaded
 from mapper.registry import Registry
 from mapper.uow.cascades import Collections, RelationPlanner
@@ -599,13 +599,12 @@ class UnitOfWork:
             changed = changed_keys(self._identity)
             links = _run_sync(self._planner(read=False, changed=changed).plan())
             planned = []
+            wrote = self._transaction  # it began at this unit of work's first write
             for step in self._steps(self._changes(links, changed, mark)):
                 op = step.op
-                planned.append(
-                    PlannedBatch(
-                        op.operation, op.meta.table, len(op.rows), self._db.dialect.compile(op)
-                    )
-                )
+                sql = self._db.dialect.compile(op, after_writes=wrote)
+                planned.append(PlannedBatch(op.operation, op.meta.table, len(op.rows), sql))
+                wrote = wrote or not isinstance(op, LockRows)
             return planned
         finally:
             self._back_to(mark)  # planning leaves no trace on the next flush
