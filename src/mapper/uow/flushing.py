@@ -15,6 +15,7 @@ Called by `uow/unit_of_work.py`.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import operator
 from collections.abc import Callable, Sequence
@@ -293,6 +294,7 @@ class Flush:
     ) -> None:
         """After success: snapshots of what was written; new rows held, deleted ones gone."""
         written = self._written
+        deleted: list[tuple[EntityMeta, list[Any]]] = []
         for step in self.steps:
             op = step.op
             meta = op.meta
@@ -302,11 +304,11 @@ class Flush:
             entities, snapshots = entries.entities, entries.snapshots
             records: Sequence[Any] = step.records  # all Delete, Update or Insert, as `op`
             if isinstance(op, DeleteBatch):
-                for record in records:
-                    key = record.key
-                    entities.pop(key, None)
-                    snapshots.pop(key, None)
-                    removed.pop((meta, key), None)
+                gone = list(map(_key_of_record, records))
+                # Every removed entity passes here: dropped in C passes, not one step each.
+                collections.deque(map(entities.pop, gone, itertools.repeat(None)), maxlen=0)
+                collections.deque(map(snapshots.pop, gone, itertools.repeat(None)), maxlen=0)
+                deleted.append((meta, gone))
                 continue
             snapshot = entity_codec(meta).snapshot
             if isinstance(op, UpdateBatch):
@@ -331,6 +333,15 @@ class Flush:
                 key = value if bare else key_of(values)
                 entities[key] = entity
                 snapshots[key] = values if plain else snapshot(values)
+        if sum(len(gone) for _, gone in deleted) == len(removed):
+            removed.clear()  # the change set deletes every removed entity: this flush did
+        else:
+            for meta, gone in deleted:
+                for key in gone:
+                    removed.pop((meta, key), None)
+
+
+_key_of_record = operator.attrgetter("key")
 
 
 @per_mapping
