@@ -72,26 +72,9 @@ async def test_a_mixed_flush_is_one_batch_per_table_operation_and_column_set(
                 uow.repository(User).remove(user)
             uow.repository(Role).add_all(Role(f"r{i}") for i in range(100))
             uow.repository(Tag).add_all(Tag(f"t{i}") for i in range(100))
-    # Users are touched by three batches reaching their rows in key order (1-100, 101-200,
-    # then 201-300): they lock as they go, with no lock statement first (G8).
     expected = {"select": 1, "begin": 1, "insert": 2, "update": 2, "delete": 1, "commit": 1}
-    assert log.by_operation() == expected
-
-
-async def test_batches_reaching_rows_out_of_key_order_lock_them_first(store: Database) -> None:
-    """A flush whose batches would meet rows out of key order locks them all first (G8)."""
-    async with UnitOfWork(store, registry) as uow:
-        uow.repository(User).add_all(User(f"u{i:03d}", f"u{i:03d}@x") for i in range(300))
-    with statements(store) as log:
-        async with UnitOfWork(store, registry) as uow:
-            users = await uow.repository(User).find(order_by=UserMap.name)
-            for user in users[:100]:
-                uow.repository(User).remove(user)  # deletes run last, with the lowest keys
-            for user in users[100:]:
-                user.score = 1.0
-    expected = {"select": 1, "begin": 1, "update": 1, "delete": 1, "commit": 1}
     if store.capabilities.row_locks:
-        expected["lock"] = 1
+        expected["lock"] = 1  # users are touched by three batches: locked first, in key order
     assert log.by_operation() == expected
     writes = [op for op in log.operations() if op in ("lock", "update", "delete")]
     assert writes[0] == ("lock" if store.capabilities.row_locks else "update")

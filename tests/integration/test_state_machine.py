@@ -349,11 +349,7 @@ class Model:
             writes.append(Batch("delete", MEMBERS, sorted(self.removed_members)))
         if self.removed_teams:
             writes.append(Batch("delete", TEAMS, sorted(self.removed_teams)))
-        # Rows are locked first unless the writes already reach them in the lock order:
-        # teams before members, ascending keys within each.
-        reached = [((TEAMS, MEMBERS).index(b.table), k) for b in writes for k in b.row_keys()]
-        in_order = all(a < b for a, b in itertools.pairwise(reached))
-        if self.row_locks and len(writes) > 1 and not in_order:
+        if self.row_locks and len(writes) > 1:
             for table in (TEAMS, MEMBERS):
                 keys = sorted(k for b in writes if b.table == table for k in b.row_keys())
                 if keys:

@@ -246,8 +246,8 @@ class TestPlan:
         async with UnitOfWork(store, registry) as uow:
             users = uow.repository(User)
             ann, bob = await users.find(order_by=UserMap.name)
-            bob.name = "bobby"
-            users.remove(ann)
+            ann.name = "anna"
+            users.remove(bob)
             uow.repository(Role).add(Role("admin"))
             uow.repository(Tag).add(Tag("t1"))
             with statements(store) as log:
@@ -257,14 +257,12 @@ class TestPlan:
             assert [(p.operation, p.table, p.rows) for p in planned] == [
                 ("insert", "roles", 1),
                 ("insert", "tags", 1),
-                # two batches touch users, the delete of key 1 after the update of key 2:
-                # their rows are locked first, in key order
-                *locks,
+                *locks,  # two batches touch users: their rows are locked first, in key order
                 ("update", "users", 1),
                 ("delete", "users", 1),
             ]
             assert all(p.sql and all(isinstance(s, str) for s in p.sql) for p in planned)
-            assert bob.version == 1  # nothing was written into entities
+            assert ann.version == 1  # nothing was written into entities
 
 
 class TestMisuseAndRaces:

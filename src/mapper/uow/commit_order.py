@@ -13,7 +13,6 @@ Called by `uow/unit_of_work.py` at flush and plan.
 from __future__ import annotations
 
 import heapq
-import itertools
 import operator
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -171,9 +170,9 @@ def order_changes(
 
     With `row_locks`, a flush that would update or delete rows in more than one batch first
     locks all of them, table by table in foreign-key order and key order within a table, so
-    two flushes never take the same row locks in opposite orders (G8). When the batches
-    already meet their rows in that order (updates of keys 1-300, then deletes of 301-400),
-    they take the locks in it themselves, and the extra statement is left out.
+    two flushes never take the same row locks in opposite orders (G8). The batches' own
+    statements are not trusted with that order even when their keys ascend: PostgreSQL may
+    join a key array to the table by hash and so reach rows in heap order.
     """
     inserts: list[Step] = []
     for meta in table_order:
@@ -189,35 +188,8 @@ def order_changes(
             if _self_references(meta):
                 reader = lambda record, meta=meta: snapshot_of(meta, record)  # noqa: E731
             writes.extend(_delete_steps(meta, changes.deletes[meta], reader))
-    locks = []
-    if row_locks and len(writes) > 1 and not _in_lock_order(writes, table_order):
-        locks = _lock_steps(changes, table_order)
+    locks = _lock_steps(changes, table_order) if row_locks and len(writes) > 1 else []
     return [*inserts, *locks, *writes]
-
-
-def _in_lock_order(writes: Sequence[Step], table_order: Sequence[EntityMeta]) -> bool:
-    """Whether `writes`, run in turn, reach their rows in the lock step's order: tables in
-    foreign-key order, each table's rows in ascending key order, no table visited twice
-    out of turn."""
-    rank = {meta: index for index, meta in enumerate(table_order)}
-    last: tuple[int, tuple[Any, ...]] | None = None
-    try:
-        for step in writes:
-            op = step.op
-            if not isinstance(op, (UpdateBatch, DeleteBatch)) or not op.keys:
-                return False
-            keys = op.keys
-            # Rows of one batch ascend unless the keys would not sort or a self-reference
-            # reordered them (parents or children first).
-            if not all(map(operator.lt, keys, itertools.islice(keys, 1, None))):
-                return False
-            first = (rank[op.meta], tuple(keys[0]))
-            if last is not None and not last < first:
-                return False
-            last = (rank[op.meta], tuple(keys[-1]))
-    except TypeError:  # keys of types that do not compare: the lock step sorts what it can
-        return False
-    return True
 
 
 def _lock_steps(changes: ChangeSet, table_order: Sequence[EntityMeta]) -> list[Step]:
