@@ -212,7 +212,12 @@ class StaleRow:
 
 
 class StaleEntityError(ConflictError):
-    """An update or delete matched fewer rows than it expected: someone else got there first."""
+    """An update or delete matched fewer rows than it expected: someone else got there first.
+
+    `rows` names the stale rows. Where a backend names them by looking again after the
+    statement (PostgreSQL, after a short count), a row another writer changed in between is
+    named too, and one changed back is only counted (`unnamed`).
+    """
 
     def __init__(self, operation: str, rows: Sequence[StaleRow], unnamed: int = 0) -> None:
         self.operation = operation

@@ -13,11 +13,13 @@ from mapper import (
     ConnectionLost,
     Database,
     DatabaseError,
+    StaleEntityError,
     StatementEvent,
     UnitOfWork,
     UnitOfWorkState,
 )
 from tests.integration.conftest import POSTGRES_SCHEMA, POSTGRES_URL
+from tests.integration.helpers import statements
 from tests.integration.models import Role, User, UserMap, registry
 
 ONLY_BACKENDS = ("postgres",)
@@ -288,13 +290,94 @@ async def test_a_table_not_enforcing_the_mapped_key_fails_the_flush(store: Datab
                 tag.label = "changed"
             else:
                 uow.repository(Tag).remove(tag)
-            with pytest.raises(DatabaseError, match=rf"{change} of Tag: 2 rows of table tags"):
+            with pytest.raises(
+                DatabaseError,
+                match=rf"{change} of Tag: a key matched more than one row of table tags",
+            ):
                 await uow.commit()
             await uow.close()
             rows = await tags.fetch("SELECT label FROM tags")
             assert [row[0] for row in rows] == ["twin", "twin"]
     finally:
         await tags.close()
+
+
+async def test_a_stale_row_beside_a_twin_key_is_not_hidden_by_the_row_count(
+    store: Database,
+) -> None:
+    """One key matching two rows and one matching none add up to the batch size: still refused."""
+    from tests.integration.models import Tag, TagMap
+
+    tags = await _tags_without_their_key()
+    try:
+        await tags.execute("DELETE FROM tags")
+        await tags.execute(
+            "INSERT INTO tags VALUES ($1, 'a'), ($2, 'b')", uuid.UUID(int=1), uuid.UUID(int=2)
+        )
+        for change in ("update", "delete"):
+            uow = UnitOfWork(store, registry)
+            a, b = await uow.repository(Tag).find(order_by=TagMap.label)
+            # Meanwhile a second row with a's key appears and b's row goes away.
+            await tags.execute("INSERT INTO tags VALUES ($1, 'a')", uuid.UUID(int=1))
+            await tags.execute("DELETE FROM tags WHERE label = 'b'")
+            if change == "update":
+                a.label, b.label = "A", "B"
+            else:
+                uow.repository(Tag).remove_all([a, b])
+            with pytest.raises(DatabaseError, match="a key matched more than one row"):
+                await uow.commit()
+            await uow.close()
+            rows = await tags.fetch("SELECT label FROM tags ORDER BY label")
+            assert [row[0] for row in rows] == ["a", "a"]  # nothing written
+            await tags.execute("DELETE FROM tags WHERE label = 'a'")
+            await tags.execute(
+                "INSERT INTO tags VALUES ($1, 'a'), ($2, 'b')", uuid.UUID(int=1), uuid.UUID(int=2)
+            )
+    finally:
+        await tags.close()
+
+
+async def test_a_stale_row_of_a_view_is_named(store: Database) -> None:
+    """A mapping onto an updatable view (no xmin) still names the rows another writer removed."""
+    from tests.integration.models import Tag, TagMap
+
+    raw = await asyncpg.connect(POSTGRES_URL, server_settings={"search_path": POSTGRES_SCHEMA})
+    try:
+        await raw.execute(
+            "ALTER TABLE tags RENAME TO tag_rows; "
+            "CREATE VIEW tags AS SELECT id, label FROM tag_rows"
+        )
+        await raw.execute(
+            "INSERT INTO tag_rows VALUES ($1, 'a'), ($2, 'b')", uuid.UUID(int=1), uuid.UUID(int=2)
+        )
+        uow = UnitOfWork(store, registry)
+        a, b = await uow.repository(Tag).find(order_by=TagMap.label)
+        await raw.execute("DELETE FROM tag_rows WHERE label = 'b'")
+        a.label, b.label = "A", "B"
+        with pytest.raises(StaleEntityError, match="update of Tag") as raised:
+            await uow.commit()
+        assert [row.key for row in raised.value.rows] == [b.id]
+        assert raised.value.retryable
+        await uow.close()
+    finally:
+        await raw.execute("DROP VIEW IF EXISTS tags; ALTER TABLE tag_rows RENAME TO tags")
+        await raw.close()
+
+
+async def test_plan_after_a_stream_shows_the_delete_that_runs(store: Database) -> None:
+    """A stream opens a transaction without writing: plan() shows the DELETE a flush sends."""
+    async with UnitOfWork(store, registry) as uow:
+        uow.repository(Role).add_all([Role("a"), Role("b")])
+    async with UnitOfWork(store, registry) as uow:
+        roles = uow.repository(Role)
+        async for _ in roles.stream(chunk_size=10):
+            pass
+        roles.remove_all(await roles.find())
+        (planned,) = uow.plan()
+        with statements(store) as log:
+            await uow.flush()
+        assert [e.sql for e in log.events if e.operation == "delete"] == list(planned.sql)
+        assert "RETURNING" not in planned.sql[0]
 
 
 async def _tags_without_their_key() -> asyncpg.Connection:

@@ -208,6 +208,8 @@ class Model:
         self.teams: dict[Any, TeamRow] = {}
         self.members: dict[Any, MemberRow] = {}
         self.txn_open = False
+        self.txn_wrote = False
+        """Whether the open transaction has written (a stream opens one without writing)."""
         self.objects: list[Any] = []  # keeps every entity alive, so id() stays unique
         self.values: dict[int, dict[str, Any]] = {}
         self.held_teams: dict[int, Team] = {}
@@ -361,7 +363,7 @@ class Model:
         naming: list[Statement] = []
         if failure is not None and failure.error is StaleEntityError and self.counted_writes:
             short = batches[failure.batch]
-            wrote = self.txn_open or any(b.operation != "lock" for b in batches[: failure.batch])
+            wrote = self.txn_wrote or any(b.operation != "lock" for b in batches[: failure.batch])
             if short.operation == "update":
                 naming.append(("select", short.table))
             elif not wrote:  # a delete after earlier writes returns what it matched instead
@@ -508,7 +510,7 @@ class Model:
         self.new_teams, self.new_members = [], []
         self.removed_teams, self.removed_members = set(), set()
         self.pinned.clear()
-        self.txn_open = True
+        self.txn_open = self.txn_wrote = True
 
     def commit(self) -> None:
         self.commits += 1
@@ -516,7 +518,7 @@ class Model:
         self.committed_members = dict(self.members)
         self.undo.clear()
         self.txn_keys.clear()
-        self.txn_open = False
+        self.txn_open = self.txn_wrote = False
 
     def forget(self) -> None:
         """Rollback or failure: entities get back what the mapper wrote; nothing is held."""
@@ -534,7 +536,7 @@ class Model:
         self.pinned.clear()
         self.teams = dict(self.committed_teams)
         self.members = dict(self.committed_members)
-        self.txn_open = False
+        self.txn_open = self.txn_wrote = False
 
 
 # -- the machine ----------------------------------------------------------------------------

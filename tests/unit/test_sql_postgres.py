@@ -657,12 +657,29 @@ def test_stale_rows_of_a_delete_come_from_the_returned_ordinals(
     assert compiler.stale_rows(op, [[(2,)]]) == [0]
 
 
+def test_a_table_whose_row_count_cannot_be_trusted_returns_what_it_matched(
+    compiler: PostgresCompiler,
+) -> None:
+    """Without a unique index on the mapped key (or as a view), writes return their ordinals."""
+    compiler.counts_rows["accounts"] = False
+    (update,) = compiler.update(_account_update([3, 4]))
+    (delete,) = compiler.delete(DeleteBatch(_meta(Account), keys=[(1,), (2,)], versions=[3, 4]))
+    assert update.sql.endswith(f"RETURNING {ROWS}.ord")
+    assert delete.sql.endswith(f"RETURNING {ROWS}.ord")
+    assert update.fetch is delete.fetch is True
+    compiler.counts_rows["accounts"] = True
+    (counted,) = compiler.update(_account_update([3, 4]))
+    assert "RETURNING" not in counted.sql
+
+
 def test_an_ordinal_returned_twice_means_the_key_is_not_enforced(
     compiler: PostgresCompiler,
 ) -> None:
     """One batch row matching two stored rows is refused, naming entity, table and key."""
     op = DeleteBatch(_meta(Account), keys=[(1,), (2,), (3,)])
-    with pytest.raises(DatabaseError, match=r"4 rows of table accounts matched the 3 keys.*\(id\)"):
+    with pytest.raises(
+        DatabaseError, match=r"more than one row of table accounts \(4 rows for 3 keys\).*\(id\)"
+    ):
         compiler.stale_rows(op, [[(1,), (1,), (2,), (3,)]])
 
 

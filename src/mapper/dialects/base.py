@@ -695,9 +695,9 @@ def key_not_enforced(op: UpdateBatch | DeleteBatch, matched: int) -> DatabaseErr
     meta = op.meta
     keys = ", ".join(c.name for c in meta.primary_key)
     return DatabaseError(
-        f"{op.operation} of {meta.name}: {matched} rows of table {meta.table} matched the "
-        f"{len(op.keys)} keys of one batch: the table does not enforce the primary key "
-        f"mapped for {meta.name} ({keys}); the transaction was rolled back"
+        f"{op.operation} of {meta.name}: a key matched more than one row of table "
+        f"{meta.table} ({matched} rows for {len(op.keys)} keys): the table does not enforce "
+        f"the primary key mapped for {meta.name} ({keys}); the transaction was rolled back"
     )
 
 

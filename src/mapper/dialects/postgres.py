@@ -59,11 +59,39 @@ _PARAMETER_LIMIT = 32767
 _ROWS = '"__mapper_rows"'
 
 
+# Whether a table's row counts tell exactly which batch rows an UPDATE or DELETE matched:
+# an ordinary or partitioned table (views and foreign tables have no xmin to name stale rows
+# by) with a unique index, immediate and on plain columns, whose key columns are all mapped
+# key columns. Without one, a batch key may match two rows while another matches none, and
+# the count would hide the stale row. NULL when there is no such table.
+_TABLE_COUNTS_ROWS = """
+SELECT c.relkind IN ('r', 'p') AND EXISTS (
+    SELECT 1 FROM pg_index i
+    WHERE i.indrelid = c.oid AND i.indisunique AND i.indimmediate
+      AND i.indpred IS NULL AND i.indexprs IS NULL
+      AND NOT EXISTS (
+          SELECT 1 FROM unnest((i.indkey::int2[])[:i.indnkeyatts - 1]) AS k(attnum)
+          JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+          WHERE a.attname <> ALL($2::text[])))
+FROM pg_class c WHERE c.oid = to_regclass($1)
+"""
+
+
 class PostgresCompiler(SqlCompiler):
     """Array-based batch statements with `$n` placeholders."""
 
     dialect: ClassVar[DialectName] = "postgresql"
     parameter_style: ClassVar[ParameterStyle] = ParameterStyle(numbered="${}")
+
+    def __init__(self, capabilities: Capabilities) -> None:
+        super().__init__(capabilities)
+        self.counts_rows: dict[str, bool] = {}
+        """Per table, once a connection checked it: whether its UPDATE and DELETE are
+        checked by row count (`_TABLE_COUNTS_ROWS`), or return the ordinals they matched.
+        Unchecked tables (plan() before any write) are taken to count."""
+
+    def _counted(self, meta: EntityMeta) -> bool:
+        return self.counts_rows.get(meta.table, True)
 
     def collation(self, column: ColumnMeta) -> str:
         # The database's default collation may sort "a" before "B" (en_US); "C" sorts by
@@ -115,9 +143,12 @@ class PostgresCompiler(SqlCompiler):
         return [Bound(sql, parameters, "insert", meta.table, bool(op.returning), len(op.rows))]
 
     def update(self, op: UpdateBatch) -> list[Bound]:
+        """An UPDATE of the batch, checked by its row count; on a table whose count cannot
+        be trusted (see `counts_rows`) it returns the ordinals it matched."""
         meta = op.meta
         versioned = op.versions is not None and meta.version is not None
         version = meta.version
+        counted = self._counted(meta)
 
         def build() -> str:
             table = self.quote(meta.table)
@@ -130,16 +161,18 @@ class PostgresCompiler(SqlCompiler):
             if versioned and version is not None:
                 quoted = self.quote(version.name)
                 assignments.append(f"{quoted}={table}.{quoted}+1")
-            return (
+            sql = (
                 f"UPDATE {table} SET {','.join(assignments)} "
                 f"FROM {self._unnest(array_columns, aliases)} "
                 f"WHERE {' AND '.join(conditions)}"
             )
+            return sql if counted else f"{sql} RETURNING {_ROWS}.ord"
 
-        sql: str = self._cached(("update", meta, column_positions(op.columns), versioned), build)
+        key = ("update", meta, column_positions(op.columns), versioned, counted)
+        sql: str = self._cached(key, build)
         parameters = self._key_arrays(op, versioned)
         parameters += self._arrays(meta, op.columns, op.values)
-        return [Bound(sql, parameters, "update", meta.table, False, len(op.keys))]
+        return [Bound(sql, parameters, "update", meta.table, not counted, len(op.keys))]
 
     def _row_match(
         self, meta: EntityMeta, versioned: bool
@@ -166,10 +199,12 @@ class PostgresCompiler(SqlCompiler):
 
     def delete(self, op: DeleteBatch, after_writes: bool = False) -> list[Bound]:
         """A DELETE of the batch. Its row count tells whether every row was matched; after
-        earlier writes of the transaction it also returns the ordinals it matched, since
-        those writes keep the stale rows from being told apart once it has run."""
+        earlier writes of the transaction (which keep the stale rows from being told apart
+        once it has run), or on a table whose count cannot be trusted, it returns the
+        ordinals it matched."""
         meta = op.meta
         versioned = op.versions is not None and meta.version is not None
+        returning = after_writes or not self._counted(meta)
 
         def build() -> str:
             table = self.quote(meta.table)
@@ -178,11 +213,11 @@ class PostgresCompiler(SqlCompiler):
                 f"DELETE FROM {table} USING {self._unnest(array_columns, aliases)} "
                 f"WHERE {' AND '.join(conditions)}"
             )
-            return f"{sql} RETURNING {_ROWS}.ord" if after_writes else sql
+            return f"{sql} RETURNING {_ROWS}.ord" if returning else sql
 
-        sql: str = self._cached(("delete", meta, versioned, after_writes), build)
+        sql: str = self._cached(("delete", meta, versioned, returning), build)
         parameters = self._key_arrays(op, versioned)
-        return [Bound(sql, parameters, "delete", meta.table, after_writes, len(op.keys))]
+        return [Bound(sql, parameters, "delete", meta.table, returning, len(op.keys))]
 
     def unwritten(self, op: UpdateBatch) -> Bound:
         """The ordinals of the batch rows this transaction has not written, after its UPDATE.
@@ -450,9 +485,32 @@ class PostgresConnection(SqlConnection):
         self._wrote = True
         return await super().insert(op)
 
+    async def _check_table(self, meta: EntityMeta) -> None:
+        """Learn once per table whether its row counts can be trusted (`counts_rows`).
+
+        A catalog read of mapper's own, like the collation probe, not a statement of the
+        unit of work: it does not pass through the statement hook.
+        """
+        compiler = self._pg_compiler
+        if meta.table in compiler.counts_rows:
+            return
+        keys = [c.name for c in meta.primary_key]
+        try:
+            found = await self._raw.fetchval(_TABLE_COUNTS_ROWS, compiler.quote(meta.table), keys)
+        except BaseException as error:
+            mapped = self._noted(error)
+            if mapped is None:
+                raise
+            raise mapped from error
+        # pg_current_xact_id(), which names the rows an UPDATE did not write, is 13's.
+        compiler.counts_rows[meta.table] = bool(found) and self._raw.get_server_version() >= (13,)
+
     async def update(self, op: UpdateBatch) -> list[int]:
+        await self._check_table(op.meta)
         (bound,) = self._pg_compiler.update(op)
         self._wrote = True
+        if bound.fetch:
+            return self._pg_compiler.stale_rows(op, [await self.run(bound)])
         short = _shortfall(op, await self.run_counted(bound))
         if not short:
             return []
@@ -461,16 +519,18 @@ class PostgresConnection(SqlConnection):
         return _named(op, [ordinal - 1 for (ordinal,) in rows], short)
 
     async def delete(self, op: DeleteBatch) -> list[int]:
+        await self._check_table(op.meta)
         after_writes, self._wrote = self._wrote, True
         (bound,) = self._pg_compiler.delete(op, after_writes=after_writes)
-        if after_writes:
+        if bound.fetch:
             return self._pg_compiler.stale_rows(op, [await self.run(bound)])
         short = _shortfall(op, await self.run_counted(bound))
         if not short:
             return []
         # The deleted rows come back into view only when the transaction is rolled back (it
         # fails anyway). Nothing else in it wrote, so what matches no stored row then is what
-        # was stale.
+        # was stale; other writers, no longer held back by its locks, may have made that a
+        # few rows more by the time it looks.
         await self.rollback()
         rows = await self.run(self._pg_compiler.unmatched(op))
         return _named(op, [ordinal - 1 for (ordinal,) in rows], short)

@@ -186,11 +186,7 @@ class SqlConnection(abc.ABC):
         self, bound: Bound, started: float, error: BaseException
     ) -> MapperError | None:
         """Note what a failed statement means for this connection; report it to the hook."""
-        if isinstance(error, asyncio.CancelledError):
-            self.interrupted = True
-        mapped = self._translate(error)
-        if isinstance(mapped, ConnectionLost):
-            self.broken = True
+        mapped = self._noted(error)
         if self._hooks.wants_after:
             # Hooks see mapper's error, as callers do, with the driver's as its cause.
             reported = error
@@ -199,6 +195,15 @@ class SqlConnection(abc.ABC):
                 reported = mapped
             duration = time.perf_counter() - started
             await self._hooks.emit(self._event("after", bound, duration=duration, error=reported))
+        return mapped
+
+    def _noted(self, error: BaseException) -> MapperError | None:
+        """mapper's error for a driver error, noting a cancelled call or a dead connection."""
+        if isinstance(error, asyncio.CancelledError):
+            self.interrupted = True
+        mapped = self._translate(error)
+        if isinstance(mapped, ConnectionLost):
+            self.broken = True
         return mapped
 
     async def _finished(self, bound: Bound, started: float, count: int | None) -> None:

@@ -106,6 +106,9 @@ class UnitOfWork:
         self._failure: BaseException | None = None
         self._connection: Connection | None = None
         self._transaction = False
+        self._wrote = False
+        """Whether the open transaction has run a flush's statements (a stream opens one
+        on PostgreSQL without writing)."""
         self._identity = IdentityMap()
         self._new: dict[int, tuple[EntityMeta, Any]] = {}
         self._removed: dict[tuple[EntityMeta, Any], Any] = {}
@@ -599,7 +602,7 @@ class UnitOfWork:
             changed = changed_keys(self._identity)
             links = _run_sync(self._planner(read=False, changed=changed).plan())
             planned = []
-            wrote = self._transaction  # it began at this unit of work's first write
+            wrote = self._transaction and self._wrote
             for step in self._steps(self._changes(links, changed, mark)):
                 op = step.op
                 sql = self._db.dialect.compile(op, after_writes=wrote)
@@ -631,6 +634,7 @@ class UnitOfWork:
             connection = await self._connect()
             if not self._transaction:
                 await self._begin(connection)
+            self._wrote = True
             await flush.run(connection)
             flush.settle(self._identity, self._new, self._removed)
             self._snapshot_collections()
@@ -648,6 +652,7 @@ class UnitOfWork:
     async def _begin(self, connection: Connection) -> None:
         await connection.begin()
         self._transaction = True
+        self._wrote = False
 
     async def commit(self) -> None:
         """Flush, then commit the transaction. The unit of work stays usable afterwards."""
