@@ -226,35 +226,29 @@ class PostgresCompiler(SqlCompiler):
         an earlier statement of the same transaction carries it too, but stays locked by it
         since, so it cannot have gone stale. PostgreSQL 13 or later.
         """
-        meta = op.meta
-
-        def build() -> str:
-            table = self.quote(meta.table)
-            columns, aliases, conditions = self._row_match(meta, versioned=False)
-            return (
-                f"SELECT {_ROWS}.ord FROM {self._unnest(columns, aliases)} WHERE NOT EXISTS "
-                f"(SELECT 1 FROM {table} WHERE {' AND '.join(conditions)} "
-                f"AND {table}.xmin=pg_current_xact_id()::xid) ORDER BY {_ROWS}.ord"
-            )
-
-        sql: str = self._cached(("unwritten", meta), build)
-        parameters = self._arrays(meta, meta.primary_key, op.keys)
-        return Bound(sql, parameters, "select", meta.table, True, len(op.keys))
+        return self._without_match(op, versioned=False, written_here=True)
 
     def unmatched(self, op: DeleteBatch) -> Bound:
         """The ordinals of the batch rows that no stored row matches now (key and version)."""
+        versioned = op.versions is not None and op.meta.version is not None
+        return self._without_match(op, versioned, written_here=False)
+
+    def _without_match(
+        self, op: UpdateBatch | DeleteBatch, versioned: bool, written_here: bool
+    ) -> Bound:
         meta = op.meta
-        versioned = op.versions is not None and meta.version is not None
 
         def build() -> str:
             table = self.quote(meta.table)
             columns, aliases, conditions = self._row_match(meta, versioned)
+            if written_here:
+                conditions.append(f"{table}.xmin=pg_current_xact_id()::xid")
             return (
                 f"SELECT {_ROWS}.ord FROM {self._unnest(columns, aliases)} WHERE NOT EXISTS "
                 f"(SELECT 1 FROM {table} WHERE {' AND '.join(conditions)}) ORDER BY {_ROWS}.ord"
             )
 
-        sql: str = self._cached(("unmatched", meta, versioned), build)
+        sql: str = self._cached(("without match", meta, versioned, written_here), build)
         parameters = self._key_arrays(op, versioned)
         return Bound(sql, parameters, "select", meta.table, True, len(op.keys))
 
