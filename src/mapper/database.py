@@ -136,8 +136,11 @@ class Connection(Protocol):
         """Run the batch; return the indexes of rows that matched nothing (stale)."""
         ...
 
-    async def delete(self, op: DeleteBatch) -> list[int]:
-        """Run the batch; return the indexes of rows that matched nothing (stale)."""
+    async def delete(self, op: DeleteBatch, after_writes: bool = False) -> list[int]:
+        """Run the batch; return the indexes of rows that matched nothing (stale).
+
+        `after_writes`: whether the transaction wrote before this batch (see `compile`).
+        """
         ...
 
     async def lock(self, op: LockRows) -> None:

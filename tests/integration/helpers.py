@@ -1,14 +1,17 @@
-"""Test helpers for the integration suite: counting statements through the statement hook."""
+"""Test helpers for the integration suite: counting statements through the statement hook,
+and the checks backend-specific modules share."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
 import attrs
+import pytest
 
-from mapper import Database, StatementEvent
+from mapper import Database, DatabaseError, StatementEvent, UnitOfWork
+from tests.integration.models import Tag, TagMap, registry
 
 
 @attrs.define
@@ -45,3 +48,25 @@ def statements(db: Database) -> Iterator[StatementLog]:
     log = StatementLog()
     with db.on_statement(log):
         yield log
+
+
+async def twin_key_writes_fail(
+    store: Database, stored_labels: Callable[[], Awaitable[list[str]]]
+) -> None:
+    """Changing, then removing, the tag whose key two stored rows share (a tags table made
+    without its key, holding two "twin" rows): each commit fails naming the table, and
+    `stored_labels()`, read past mapper, shows nothing was written."""
+    for change in ("update", "delete"):
+        uow = UnitOfWork(store, registry)
+        tag, twin = await uow.repository(Tag).find(TagMap.label == "twin")
+        assert twin is tag  # one key, one object
+        if change == "update":
+            tag.label = "changed"
+        else:
+            uow.repository(Tag).remove(tag)
+        with pytest.raises(
+            DatabaseError, match=rf"{change} of Tag: a key matched more than one row of table tags"
+        ):
+            await uow.commit()
+        await uow.close()
+        assert await stored_labels() == ["twin", "twin"]

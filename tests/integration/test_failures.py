@@ -281,7 +281,10 @@ class TestVersionConflicts:
     ) -> None:
         """Rows this transaction wrote in an earlier flush are never named stale with the rest."""
         if not store.capabilities.concurrent_writers:
-            pytest.skip("one writer at a time: nobody changes rows under a transaction that wrote")
+            pytest.skip(
+                "capabilities.concurrent_writers is False: one writer at a time, so no other "
+                "unit of work can change rows under a transaction that has written"
+            )
         await seed(store)
         uow = UnitOfWork(store, registry)
         repository = uow.repository(User)

@@ -19,7 +19,7 @@ from mapper import (
     UnitOfWorkState,
 )
 from tests.integration.conftest import POSTGRES_SCHEMA, POSTGRES_URL
-from tests.integration.helpers import statements
+from tests.integration.helpers import statements, twin_key_writes_fail
 from tests.integration.models import Role, User, UserMap, registry
 
 ONLY_BACKENDS = ("postgres",)
@@ -278,26 +278,13 @@ async def test_a_connection_released_in_a_transaction_is_rolled_back(store: Data
 
 async def test_a_table_not_enforcing_the_mapped_key_fails_the_flush(store: Database) -> None:
     """Two stored rows with one mapped key: update and delete fail, naming it; nothing changes."""
-    from tests.integration.models import Tag, TagMap
-
     tags = await _tags_without_their_key()
+
+    async def stored_labels() -> list[str]:
+        return [row[0] for row in await tags.fetch("SELECT label FROM tags")]
+
     try:
-        for change in ("update", "delete"):
-            uow = UnitOfWork(store, registry)
-            tag, twin = await uow.repository(Tag).find(TagMap.label == "twin")
-            assert twin is tag  # one key, one object
-            if change == "update":
-                tag.label = "changed"
-            else:
-                uow.repository(Tag).remove(tag)
-            with pytest.raises(
-                DatabaseError,
-                match=rf"{change} of Tag: a key matched more than one row of table tags",
-            ):
-                await uow.commit()
-            await uow.close()
-            rows = await tags.fetch("SELECT label FROM tags")
-            assert [row[0] for row in rows] == ["twin", "twin"]
+        await twin_key_writes_fail(store, stored_labels)
     finally:
         await tags.close()
 

@@ -22,7 +22,7 @@ from mapper.codec import entity_codec
 from mapper.mapping import EntityMeta
 from mapper.operations import DeleteBatch, InsertBatch, LockRows, UpdateBatch
 from mapper.uow.changes import ChangeSet, Delete, compute_changes
-from mapper.uow.commit_order import Step, order_changes
+from mapper.uow.commit_order import Step, after_writes, order_changes
 from mapper.uow.identity_map import IdentityMap
 
 
@@ -571,3 +571,16 @@ def test_without_row_locks_no_lock_step_is_planned() -> None:
     books[2].title = "T3"
     flush.remove(books[0])
     assert _summary(flush.steps()) == [("update", "books"), ("delete", "books")]
+
+
+def test_each_step_knows_whether_its_transaction_wrote_before_it() -> None:
+    """Every step after the first write runs after writes; a lock step writes nothing."""
+    books = [Book(i, 1, f"t{i}") for i in range(1, 4)]
+    flush = Flush()
+    flush.load(*books)
+    books[2].title = "T3"
+    flush.remove(books[0])
+    steps = flush.steps(row_locks=True)
+    assert _summary(steps) == [("lock", "books"), ("update", "books"), ("delete", "books")]
+    assert after_writes(steps, wrote=False) == [False, False, True]
+    assert after_writes(steps, wrote=True) == [True, True, True]

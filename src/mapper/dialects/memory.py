@@ -454,7 +454,7 @@ class MemoryConnection:
         self._write_rows(table, list(changed.values()), updating=True)
         return stale
 
-    async def delete(self, op: DeleteBatch) -> list[int]:
+    async def delete(self, op: DeleteBatch, after_writes: bool = False) -> list[int]:
         codec = row_codec(op.meta, "memory")
         keys = [_bind(codec, op.meta.primary_key, key) for key in op.keys]
         stale: list[int] = await self._statement(

@@ -468,16 +468,6 @@ class PostgresConnection(SqlConnection):
         self._pg_compiler = dialect.pg_compiler
         self._raw = raw
         self._pid: int | None = raw.get_server_pid()
-        self._wrote = False
-        """Whether the open transaction has run a write statement."""
-
-    async def begin(self) -> None:
-        self._wrote = False
-        await super().begin()
-
-    async def insert(self, op: InsertBatch) -> list[tuple[Any, ...]]:
-        self._wrote = True
-        return await super().insert(op)
 
     async def _check_table(self, meta: EntityMeta) -> None:
         """Learn once per table whether its row counts can be trusted (`counts_rows`).
@@ -502,7 +492,6 @@ class PostgresConnection(SqlConnection):
     async def update(self, op: UpdateBatch) -> list[int]:
         await self._check_table(op.meta)
         (bound,) = self._pg_compiler.update(op)
-        self._wrote = True
         if bound.fetch:
             return self._pg_compiler.stale_rows(op, [await self.run(bound)])
         short = _shortfall(op, await self.run_counted(bound))
@@ -512,9 +501,8 @@ class PostgresConnection(SqlConnection):
         rows = await self.run(self._pg_compiler.unwritten(op))
         return _named(op, [ordinal - 1 for (ordinal,) in rows], short)
 
-    async def delete(self, op: DeleteBatch) -> list[int]:
+    async def delete(self, op: DeleteBatch, after_writes: bool = False) -> list[int]:
         await self._check_table(op.meta)
-        after_writes, self._wrote = self._wrote, True
         (bound,) = self._pg_compiler.delete(op, after_writes=after_writes)
         if bound.fetch:
             return self._pg_compiler.stale_rows(op, [await self.run(bound)])

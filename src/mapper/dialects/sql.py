@@ -242,8 +242,8 @@ class SqlConnection(abc.ABC):
         returned = [await self.run(bound) for bound in statements]
         return self._compiler.stale_rows(op, returned)
 
-    async def delete(self, op: DeleteBatch) -> list[int]:
-        statements = self._compiler.delete(op)
+    async def delete(self, op: DeleteBatch, after_writes: bool = False) -> list[int]:
+        statements = self._compiler.delete(op, after_writes=after_writes)
         returned = [await self.run(bound) for bound in statements]
         return self._compiler.stale_rows(op, returned)
 

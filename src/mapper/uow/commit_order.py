@@ -23,7 +23,7 @@ from mapper.mapping import EntityMeta
 from mapper.operations import DeleteBatch, InsertBatch, LockRows, UpdateBatch, WriteBatch
 from mapper.uow.changes import ChangeSet, Delete, Insert, Update, key_tuple
 
-__all__ = ["Step", "order_changes", "picker"]
+__all__ = ["Step", "after_writes", "order_changes", "picker"]
 
 R = TypeVar("R")
 
@@ -217,3 +217,17 @@ def picker(positions: list[int]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]
         (only,) = positions
         return lambda row: (row[only],)
     return operator.itemgetter(*positions)
+
+
+def after_writes(steps: Sequence[Step], wrote: bool) -> list[bool]:
+    """Per step, whether its transaction has written before the step runs.
+
+    `wrote`: whether it had written before the flush. Every step but a lock writes. The
+    flush and `plan()` both ask here, so a backend that compiles a delete differently after
+    earlier writes shows in the plan what it runs.
+    """
+    found = []
+    for step in steps:
+        found.append(wrote)
+        wrote = wrote or not isinstance(step.op, LockRows)
+    return found

@@ -37,7 +37,7 @@ from mapper.operations import (
 from mapper.registry import Registry
 from mapper.schema import constraint_owner
 from mapper.uow.changes import key_tuple
-from mapper.uow.commit_order import Step, picker
+from mapper.uow.commit_order import Step, after_writes, picker
 from mapper.uow.identity_map import IdentityMap
 from mapper.uow.loading import row_key
 
@@ -93,9 +93,13 @@ class _Deferred:
 class Flush:
     """One flush's batches, run in order; `written` collects the values each row got."""
 
-    def __init__(self, registry: Registry, steps: Sequence[Step], undo: UndoLog) -> None:
+    def __init__(
+        self, registry: Registry, steps: Sequence[Step], undo: UndoLog, wrote: bool
+    ) -> None:
+        """`wrote`: whether the transaction has written before this flush."""
         self._registry = registry
         self.steps = steps
+        self._after_writes = after_writes(steps, wrote)
         self._undo = undo
         self._written: dict[int, tuple[Any, ...]] = {}
         # Generated keys of insert steps with one such column, by id of the step's records.
@@ -104,7 +108,7 @@ class Flush:
     async def run(self, connection: Connection) -> None:
         deferred: list[_Deferred] = []
         inserting = True
-        for step in self.steps:
+        for step, wrote in zip(self.steps, self._after_writes, strict=True):
             op = step.op
             if inserting and not isinstance(op, InsertBatch):
                 inserting = False
@@ -119,7 +123,7 @@ class Flush:
                         raise stale_entity_error(op, stale)
                     self._bump_versions(op.meta, step.records)
                 elif isinstance(op, DeleteBatch):
-                    stale = await connection.delete(op)
+                    stale = await connection.delete(op, after_writes=wrote)
                     if stale:
                         raise stale_entity_error(op, stale)
                 elif isinstance(op, LockRows):

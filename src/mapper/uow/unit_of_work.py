@@ -46,12 +46,12 @@ from mapper.errors import (
     UnitOfWorkError,
 )
 from mapper.mapping import EntityMeta, RelationMeta
-from mapper.operations import Count, LockRows, PlannedBatch, Select, SelectLinked
+from mapper.operations import Count, PlannedBatch, Select, SelectLinked
 from mapper.placeholders import NotLoaded
 from mapper.registry import Registry
 from mapper.uow.cascades import Collections, RelationPlanner
 from mapper.uow.changes import ChangeSet, Delete, Dirty, changed_keys, compute_changes
-from mapper.uow.commit_order import Step, order_changes
+from mapper.uow.commit_order import Step, after_writes, order_changes
 from mapper.uow.flushing import Flush, UndoLog, undo, written_entities
 from mapper.uow.identity_map import IdentityMap
 from mapper.uow.loading import (
@@ -107,8 +107,8 @@ class UnitOfWork:
         self._connection: Connection | None = None
         self._transaction = False
         self._wrote = False
-        """Whether the open transaction has run a flush's statements (a stream opens one
-        on PostgreSQL without writing)."""
+        """Whether a flush ran statements since the last BEGIN (a stream opens a transaction
+        on PostgreSQL without writing); read through `_written_in_transaction`."""
         self._identity = IdentityMap()
         self._new: dict[int, tuple[EntityMeta, Any]] = {}
         self._removed: dict[tuple[EntityMeta, Any], Any] = {}
@@ -602,12 +602,13 @@ class UnitOfWork:
             changed = changed_keys(self._identity)
             links = _run_sync(self._planner(read=False, changed=changed).plan())
             planned = []
-            wrote = self._transaction and self._wrote
-            for step in self._steps(self._changes(links, changed, mark)):
+            steps = self._steps(self._changes(links, changed, mark))
+            for step, wrote in zip(
+                steps, after_writes(steps, self._written_in_transaction), strict=True
+            ):
                 op = step.op
                 sql = self._db.dialect.compile(op, after_writes=wrote)
                 planned.append(PlannedBatch(op.operation, op.meta.table, len(op.rows), sql))
-                wrote = wrote or not isinstance(op, LockRows)
             return planned
         finally:
             self._back_to(mark)  # planning leaves no trace on the next flush
@@ -629,7 +630,9 @@ class UnitOfWork:
             raise
         if not changes:
             return
-        flush = Flush(self._registry, self._steps(changes), self._undo)
+        flush = Flush(
+            self._registry, self._steps(changes), self._undo, self._written_in_transaction
+        )
         try:
             connection = await self._connect()
             if not self._transaction:
@@ -648,6 +651,10 @@ class UnitOfWork:
         if self._connection is None:
             self._connection = await self._db.acquire()
         return self._connection
+
+    @property
+    def _written_in_transaction(self) -> bool:
+        return self._transaction and self._wrote
 
     async def _begin(self, connection: Connection) -> None:
         await connection.begin()
