@@ -37,7 +37,7 @@ from mapper.registry import Registry
 from mapper.types import DialectName
 from mapper.url import DatabaseURL
 
-__all__ = ["Connection", "ConnectionOptions", "Database", "Dialect", "connect"]
+__all__ = ["Connection", "ConnectionOptions", "Database", "Dialect", "connect", "refuse_alone"]
 
 T = TypeVar("T")
 
@@ -132,14 +132,22 @@ class Connection(Protocol):
         """Run the batch; return the `returning` values per row, in row order."""
         ...
 
-    async def update(self, op: UpdateBatch) -> list[int]:
-        """Run the batch; return the indexes of rows that matched nothing (stale)."""
-        ...
-
-    async def delete(self, op: DeleteBatch, after_writes: bool = False) -> list[int]:
+    async def update(self, op: UpdateBatch, alone: bool = False) -> list[int]:
         """Run the batch; return the indexes of rows that matched nothing (stale).
 
-        `after_writes`: whether the transaction wrote before this batch (see `compile`).
+        `alone`: no transaction is open and this batch is the commit's only write; it runs
+        as one statement that is its own transaction, and writes nothing when it returns
+        stale rows (backends with `Capabilities.single_statement_commits` only).
+        """
+        ...
+
+    async def delete(
+        self, op: DeleteBatch, after_writes: bool = False, alone: bool = False
+    ) -> list[int]:
+        """Run the batch; return the indexes of rows that matched nothing (stale).
+
+        `after_writes`: whether the transaction wrote before this batch (see `compile`);
+        `alone`: as for `update`.
         """
         ...
 
@@ -174,6 +182,15 @@ class Connection(Protocol):
         ...
 
 
+def refuse_alone(dialect: str, alone: bool) -> None:
+    """Refuse `alone=True` on a backend without `Capabilities.single_statement_commits`."""
+    if alone:
+        raise MapperError(
+            f"{dialect}: a batch cannot run alone here (no single_statement_commits); "
+            "the unit of work asks the capabilities first"
+        )
+
+
 class Dialect(Protocol):
     """A backend behind one `Database`: its pool, capabilities and statement compiler."""
 
@@ -192,11 +209,14 @@ class Dialect(Protocol):
 
     async def close(self) -> None: ...
 
-    def compile(self, op: WriteBatch, after_writes: bool = False) -> tuple[str, ...]:
+    def compile(
+        self, op: WriteBatch, after_writes: bool = False, alone: bool = False
+    ) -> tuple[str, ...]:
         """The statements `op` would run, without running them (for `plan()`).
 
         `after_writes`: whether the transaction will have written before `op` runs, which
-        may change how a backend checks what a delete matched.
+        may change how a backend checks what a delete matched; `alone`: whether `op` runs as
+        a commit's only statement (see `Connection.update`).
         """
         ...
 

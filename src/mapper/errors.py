@@ -257,7 +257,8 @@ class ConnectionLost(DatabaseError):
 
 
 class CommitOutcomeUnknown(DatabaseError):
-    """The connection died or the task was cancelled during COMMIT: the data may have landed.
+    """The connection died or the task was cancelled during COMMIT (or during a commit sent
+    as one statement, which is its own transaction): the data may have landed.
 
     Retry only with client-generated keys or another idempotent design.
     """

@@ -29,16 +29,19 @@ class TestStatementHook:
         with store.on_statement(before.append, when="before"), store.on_statement(after.append):
             async with UnitOfWork(store, registry) as uow:
                 uow.repository(Role).add_all([Role("a"), Role("b")])
-        assert [e.operation for e in before] == ["begin", "insert", "commit"]
-        assert [e.operation for e in after] == ["begin", "insert", "commit"]
-        insert = after[1]
+        sent = ["begin", "insert", "commit"]
+        if store.capabilities.single_statement_commits:
+            sent = ["insert"]  # a commit of one statement is sent alone
+        assert [e.operation for e in before] == sent
+        assert [e.operation for e in after] == sent
+        insert = after[sent.index("insert")]
         assert insert.phase == "after" and insert.table == "roles"
         assert insert.database == store.backend
         assert insert.sql is not None and "INSERT" in insert.sql
         assert insert.row_count == 2 and insert.parameter_count >= 1
         assert insert.duration is not None and insert.duration >= 0
         assert insert.error is None and insert.parameters is None
-        assert before[1].duration is None
+        assert before[sent.index("insert")].duration is None
 
     async def test_removing_a_hook_stops_its_events(self, store: Database) -> None:
         """The handle's remove() unregisters the hook."""

@@ -24,7 +24,7 @@ from mapper import (
     UnitOfWorkState,
     ValidationError,
 )
-from tests.integration.helpers import statements
+from tests.integration.helpers import WAYS_TO_COMMIT, statements, write_changes
 from tests.integration.models import Role, Tag, User, UserMap, registry
 
 
@@ -239,7 +239,10 @@ class TestVersionConflicts:
     def _stale(error: StaleEntityError) -> set[tuple[str, Any, Any]]:
         return {(r.entity, r.key, r.expected_version) for r in error.rows}
 
-    async def test_a_batch_delete_names_exactly_its_stale_rows(self, store: Database) -> None:
+    @pytest.mark.parametrize("how", WAYS_TO_COMMIT)
+    async def test_a_batch_delete_names_exactly_its_stale_rows(
+        self, store: Database, how: str
+    ) -> None:
         """Of six removed users, the one changed and the one deleted elsewhere are named."""
         await seed(store)
         uow = UnitOfWork(store, registry)
@@ -247,7 +250,7 @@ class TestVersionConflicts:
         await self._change_and_delete_elsewhere(store, "u1", "u3")
         uow.repository(User).remove_all(users.values())
         with pytest.raises(StaleEntityError, match="delete of User") as raised:
-            await uow.commit()
+            await write_changes(uow, how)
         assert self._stale(raised.value) == {
             ("User", users["u1"].id, 1),
             ("User", users["u3"].id, 1),
@@ -257,7 +260,10 @@ class TestVersionConflicts:
         async with UnitOfWork(store, registry) as check:
             assert await check.repository(User).count() == 5  # nothing of the batch was deleted
 
-    async def test_a_batch_update_names_exactly_its_stale_rows(self, store: Database) -> None:
+    @pytest.mark.parametrize("how", WAYS_TO_COMMIT)
+    async def test_a_batch_update_names_exactly_its_stale_rows(
+        self, store: Database, how: str
+    ) -> None:
         """Of six changed users, the one changed and the one deleted elsewhere are named."""
         await seed(store)
         uow = UnitOfWork(store, registry)
@@ -266,7 +272,7 @@ class TestVersionConflicts:
         for user in users.values():
             user.name = user.name.upper()
         with pytest.raises(StaleEntityError, match="update of User") as raised:
-            await uow.commit()
+            await write_changes(uow, how)
         assert self._stale(raised.value) == {
             ("User", users["u1"].id, 1),
             ("User", users["u3"].id, 1),

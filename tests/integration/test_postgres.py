@@ -19,7 +19,12 @@ from mapper import (
     UnitOfWorkState,
 )
 from tests.integration.conftest import POSTGRES_SCHEMA, POSTGRES_URL
-from tests.integration.helpers import statements, twin_key_writes_fail
+from tests.integration.helpers import (
+    WAYS_TO_COMMIT,
+    statements,
+    twin_key_writes_fail,
+    write_changes,
+)
 from tests.integration.models import Role, User, UserMap, registry
 
 ONLY_BACKENDS = ("postgres",)
@@ -58,6 +63,7 @@ async def test_a_connection_lost_during_commit_is_an_unknown_outcome(store: Data
 
     uow = UnitOfWork(store, registry)
     uow.repository(Role).add(Role("maybe"))
+    await uow.flush()  # written in a transaction: commit() sends COMMIT
     with store.on_statement(kill_at_commit, when="before"):
         with pytest.raises(CommitOutcomeUnknown) as raised:
             await uow.commit()
@@ -128,6 +134,7 @@ async def test_a_cancelled_flush_leaves_no_open_transaction(store: Database) -> 
     uow = UnitOfWork(store, registry)
     (ann,) = await uow.repository(User).find(UserMap.name == "ann")
     ann.score = 2.0
+    uow.repository(Role).add(Role("second batch"))  # two batches: BEGIN, INSERT, UPDATE
     with store.on_statement(lambda e: pids.append(e.session_id or 0)):
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(0.3):
@@ -164,14 +171,20 @@ async def count_roles(schema: str) -> int:
         await admin.close()
 
 
-async def test_a_commit_cancelled_midway_is_awaited_for_its_outcome(store: Database) -> None:
-    """Cancelled during a slow COMMIT, the unit of work learns it committed and keeps keys."""
+@pytest.mark.parametrize("batches", [1, 2])
+async def test_a_commit_cancelled_midway_is_awaited_for_its_outcome(
+    store: Database, batches: int
+) -> None:
+    """Cancelled during a slow commit (one batch: its INSERT sent alone; two: the COMMIT),
+    the unit of work learns it committed and keeps keys."""
     from tests.integration.conftest import POSTGRES_SCHEMA
 
-    await slow_commits(POSTGRES_SCHEMA, 0.5)
+    await slow_commits(POSTGRES_SCHEMA, 0.3)
     role = Role("landed")
     uow = UnitOfWork(store, registry)
     uow.repository(Role).add(role)
+    if batches == 2:
+        uow.repository(User).add(User("ann", "ann@x"))
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.1):
             await uow.commit()
@@ -192,6 +205,7 @@ async def test_a_commit_outliving_its_wait_is_an_unknown_outcome(
     role = Role("maybe")
     uow = UnitOfWork(store, registry)
     uow.repository(Role).add(role)
+    uow.repository(User).add(User("ann", "ann@x"))  # two batches: a COMMIT ends them
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.1):
             await uow.commit()
@@ -204,6 +218,81 @@ async def test_a_commit_outliving_its_wait_is_an_unknown_outcome(
         while store.dialect.pool_status()[1]:
             await asyncio.sleep(0.02)
     assert await count_roles(POSTGRES_SCHEMA) == 1
+
+
+async def test_a_connection_lost_during_a_commit_sent_alone_is_an_unknown_outcome(
+    store: Database,
+) -> None:
+    """Killing the backend as the one statement of a commit is sent: CommitOutcomeUnknown,
+    nothing restored into the entity (no key came back), the pool recovers."""
+
+    async def kill_at_insert(event: StatementEvent) -> None:
+        if event.operation == "insert" and event.session_id is not None:
+            await terminate(event.session_id)
+
+    role = Role("maybe")
+    uow = UnitOfWork(store, registry)
+    uow.repository(Role).add(role)
+    with store.on_statement(kill_at_insert, when="before"):
+        with pytest.raises(CommitOutcomeUnknown, match="sent as one statement") as raised:
+            await uow.commit()
+    assert isinstance(raised.value.__cause__, ConnectionLost)
+    assert uow.state is UnitOfWorkState.FAILED and role.id is None
+    await uow.close()
+    async with UnitOfWork(store, registry) as check:
+        assert await check.repository(Role).count() == 0  # here the kill came first
+
+
+async def test_a_commit_sent_alone_and_blocked_is_interrupted_when_cancelled(
+    store: Database,
+) -> None:
+    """A commit's one statement waiting on a row lock, cancelled: after a short grace it is
+    interrupted (CommitOutcomeUnknown, promptly), the server cancels it, and once the lock
+    is free the row still holds what it held; no session is left in a transaction."""
+    async with UnitOfWork(store, registry) as uow:
+        uow.repository(User).add(User("ann", "ann@x"))
+    holder = UnitOfWork(store, registry)
+    (held,) = await holder.repository(User).find()
+    held.score = 1.0
+    await holder.flush()  # holds the row lock
+    pids: list[int] = []
+    uow = UnitOfWork(store, registry)
+    (ann,) = await uow.repository(User).find()
+    ann.score = 2.0
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with store.on_statement(lambda e: pids.append(e.session_id or 0), when="before"):
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2):
+                await uow.commit()
+    assert loop.time() - started < 3  # the grace, not the lock, bounds the wait
+    assert isinstance(uow.failure, CommitOutcomeUnknown)
+    assert "interrupted" in str(uow.failure)
+    async with asyncio.timeout(5):  # the connection goes back once the server cancelled
+        while store.dialect.pool_status()[1] > 1:
+            await asyncio.sleep(0.02)
+    await holder.rollback()
+    await holder.close()
+    await uow.close()
+    assert await session_state(pids[-1]) in (None, "idle")
+    async with UnitOfWork(store, registry) as check:
+        stored = await check.repository(User).get(ann.id)
+        assert (stored.score, stored.version) == (0.0, 1)  # the interrupted UPDATE never landed
+
+
+async def test_plan_shows_the_guarded_statement_a_commit_sends_alone(store: Database) -> None:
+    """plan() shows a lone UPDATE as commit() sends it, and the hook sees that very SQL."""
+    async with UnitOfWork(store, registry) as uow:
+        uow.repository(User).add(User("ann", "ann@x"))
+    async with UnitOfWork(store, registry) as uow:
+        (ann,) = await uow.repository(User).find()
+        ann.name = "anna"
+        (planned,) = uow.plan()
+        with statements(store) as log:
+            await uow.commit()
+    assert log.operations() == ["update"]
+    assert [e.sql for e in log.events] == list(planned.sql)
+    assert planned.sql[0].startswith("WITH ")
 
 
 async def test_a_read_on_a_dead_connection_leaves_the_next_read_working(
@@ -240,12 +329,15 @@ async def test_a_database_that_cannot_be_reached_is_connection_lost() -> None:
 
 
 async def test_a_released_connection_costs_no_reset_round_trip(store: Database) -> None:
-    """After a unit of work the session's last statement is its COMMIT, not a RESET ALL."""
+    """After a unit of work the session's last statement is its own (the INSERT it sent
+    alone as its commit), not a RESET ALL."""
     pids: list[int] = []
+    sent: list[str | None] = []
 
     def note(event: StatementEvent) -> None:
         if event.session_id is not None:
             pids.append(event.session_id)
+            sent.append(event.sql)
 
     with store.on_statement(note):
         async with UnitOfWork(store, registry) as uow:
@@ -258,7 +350,7 @@ async def test_a_released_connection_costs_no_reset_round_trip(store: Database) 
     finally:
         await admin.close()
     assert row is not None
-    assert (row["state"], row["query"]) == ("idle", "COMMIT")
+    assert (row["state"], row["query"]) == ("idle", sent[-1])
 
 
 async def test_a_connection_released_in_a_transaction_is_rolled_back(store: Database) -> None:
@@ -289,8 +381,9 @@ async def test_a_table_not_enforcing_the_mapped_key_fails_the_flush(store: Datab
         await tags.close()
 
 
+@pytest.mark.parametrize("how", WAYS_TO_COMMIT)
 async def test_a_stale_row_beside_a_twin_key_is_not_hidden_by_the_row_count(
-    store: Database,
+    store: Database, how: str
 ) -> None:
     """One key matching two rows and one matching none add up to the batch size: still refused."""
     from tests.integration.models import Tag, TagMap
@@ -312,7 +405,7 @@ async def test_a_stale_row_beside_a_twin_key_is_not_hidden_by_the_row_count(
             else:
                 uow.repository(Tag).remove_all([a, b])
             with pytest.raises(DatabaseError, match="a key matched more than one row"):
-                await uow.commit()
+                await write_changes(uow, how)
             await uow.close()
             rows = await tags.fetch("SELECT label FROM tags ORDER BY label")
             assert [row[0] for row in rows] == ["a", "a"]  # nothing written
@@ -324,7 +417,8 @@ async def test_a_stale_row_beside_a_twin_key_is_not_hidden_by_the_row_count(
         await tags.close()
 
 
-async def test_a_stale_row_of_a_view_is_named(store: Database) -> None:
+@pytest.mark.parametrize("how", WAYS_TO_COMMIT)
+async def test_a_stale_row_of_a_view_is_named(store: Database, how: str) -> None:
     """A mapping onto an updatable view (no xmin) still names the rows another writer removed."""
     from tests.integration.models import Tag, TagMap
 
@@ -342,7 +436,7 @@ async def test_a_stale_row_of_a_view_is_named(store: Database) -> None:
         await raw.execute("DELETE FROM tag_rows WHERE label = 'b'")
         a.label, b.label = "A", "B"
         with pytest.raises(StaleEntityError, match="update of Tag") as raised:
-            await uow.commit()
+            await write_changes(uow, how)
         assert [row.key for row in raised.value.rows] == [b.id]
         assert raised.value.retryable
         await uow.close()

@@ -200,9 +200,12 @@ class FlushPlan:
 class Model:
     """Plain dicts: what the database holds and what the current unit of work holds."""
 
-    def __init__(self, row_locks: bool, counted_writes: bool) -> None:
+    def __init__(
+        self, row_locks: bool, counted_writes: bool, single_statement_commits: bool
+    ) -> None:
         self.row_locks = row_locks
         self.counted_writes = counted_writes
+        self.single_statement_commits = single_statement_commits
         self.committed_teams: dict[int, TeamRow] = {}
         self.committed_members: dict[uuid.UUID, MemberRow] = {}
         self.teams: dict[Any, TeamRow] = {}
@@ -324,8 +327,13 @@ class Model:
     def has_changes(self) -> bool:
         return bool(self.plan_flush().batches)
 
-    def plan_flush(self) -> FlushPlan:
-        """The batches the next flush must run, in order, and where it must fail."""
+    def plan_flush(self, committing: bool = False) -> FlushPlan:
+        """The batches the next flush must run, in order, and where it must fail.
+
+        `committing`: a commit follows, so one batch with no transaction open is sent alone
+        where the backend can: no BEGIN or COMMIT, and a stale row refuses the whole
+        statement, named by one query after it.
+        """
         batches: list[Batch] = []
         if self.new_teams:
             batches.append(Batch("insert", TEAMS, list(self.new_teams)))
@@ -360,15 +368,20 @@ class Model:
         if not batches:
             return FlushPlan([], False, None)
         failure = self._simulate(batches)
+        alone = (
+            committing and self.single_statement_commits and not self.txn_open and len(batches) == 1
+        )
         naming: list[Statement] = []
-        if failure is not None and failure.error is StaleEntityError and self.counted_writes:
+        if failure is not None and failure.error is StaleEntityError and alone:
+            naming.append(("select", batches[failure.batch].table))
+        elif failure is not None and failure.error is StaleEntityError and self.counted_writes:
             short = batches[failure.batch]
             wrote = self.txn_wrote or any(b.operation != "lock" for b in batches[: failure.batch])
             if short.operation == "update":
                 naming.append(("select", short.table))
             elif not wrote:  # a delete after earlier writes returns what it matched instead
                 naming += [("rollback", None), ("select", short.table)]
-        return FlushPlan(batches, not self.txn_open, failure, naming)
+        return FlushPlan(batches, not (self.txn_open or alone), failure, naming)
 
     def _simulate(self, batches: list[Batch]) -> Outcome | None:
         teams, members = dict(self.teams), dict(self.members)
@@ -602,7 +615,11 @@ class UnitOfWorkMachine(RuleBasedStateMachine):
         self.runner = asyncio.Runner()
         self.db: Database = self.run(self._open())
         capabilities = self.db.capabilities
-        self.model = Model(capabilities.row_locks, capabilities.counted_writes)
+        self.model = Model(
+            capabilities.row_locks,
+            capabilities.counted_writes,
+            capabilities.single_statement_commits,
+        )
         self.uow = UnitOfWork(self.db, registry)
         self.recording = False
         self.log: list[Statement] = []
@@ -662,7 +679,7 @@ class UnitOfWorkMachine(RuleBasedStateMachine):
         and replaced by a new one.
         """
         model = self.model
-        plan = model.plan_flush()
+        plan = model.plan_flush(committing=commit)
         expected_batches = [(b.operation, b.table, len(b.rows)) for b in plan.batches]
         planned = [(p.operation, p.table, p.rows) for p in self.uow.plan()]
         assert planned == expected_batches, "plan() differs from the model's batches"

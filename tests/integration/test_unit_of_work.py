@@ -53,7 +53,41 @@ class TestTransactions:
                 (ann,) = await users.find()
                 assert "begin" not in log.operations()
                 ann.name = "anna"
+                await uow.flush()
         assert log.operations() == ["select", "begin", "update", "commit"]
+
+    async def test_a_commit_of_one_statement_is_sent_alone_where_it_can_be(
+        self, store: Database
+    ) -> None:
+        """With single_statement_commits, a commit whose only write is one batch sends it
+        without BEGIN and COMMIT (an insert, an update, a delete); two batches still get a
+        transaction; elsewhere every commit does."""
+        alone = store.capabilities.single_statement_commits
+        with statements(store) as log:
+            async with UnitOfWork(store, registry) as uow:
+                uow.repository(User).add_all([User("ann", "ann@x"), User("bob", "bob@x")])
+            async with UnitOfWork(store, registry) as uow:
+                ann, bob = await uow.repository(User).find(order_by=UserMap.name)
+                ann.name, bob.name = "anna", "bobby"
+            async with UnitOfWork(store, registry) as uow:
+                (bob,) = await uow.repository(User).find(UserMap.name == "bobby")
+                uow.repository(User).remove(bob)
+            async with UnitOfWork(store, registry) as uow:
+                (ann,) = await uow.repository(User).find()
+                ann.name = "ann"
+                uow.repository(Role).add(Role("two batches"))
+        around = [] if alone else ["begin"]
+        after = [] if alone else ["commit"]
+        assert log.operations() == [
+            *around, "insert", *after,
+            "select", *around, "update", *after,
+            "select", *around, "delete", *after,
+            "select", "begin", "insert", "update", "commit",
+        ]  # fmt: skip
+        async with UnitOfWork(store, registry) as uow:
+            (ann,) = await uow.repository(User).find()
+            assert (ann.name, ann.version) == ("ann", 3)
+            assert await uow.repository(Role).count() == 1
 
     async def test_a_read_only_unit_of_work_writes_nothing(self, store: Database) -> None:
         """Loading without changing sends only the queries: no BEGIN, no COMMIT."""
@@ -381,8 +415,8 @@ class TestMisuseAndRaces:
         from mapper import StatementEvent
 
         def broken_metrics(event: StatementEvent) -> None:
-            if event.operation == "commit":
-                raise RuntimeError("metrics backend down")
+            # Every statement: a commit of one statement is sent alone where it can be.
+            raise RuntimeError("metrics backend down")
 
         role = Role("committed")
         with store.on_statement(broken_metrics):

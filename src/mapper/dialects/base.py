@@ -46,6 +46,7 @@ from mapper.criteria import (
     Related,
     is_column,
 )
+from mapper.database import refuse_alone
 from mapper.errors import ConfigurationError, DatabaseError, ValidationError, Violation
 from mapper.mapping import ColumnMeta, EntityMeta, RelationMeta
 from mapper.operations import (
@@ -535,7 +536,13 @@ class SqlCompiler:
             sql += " RETURNING " + ",".join(self.quote(c.name) for c in op.returning)
         return sql
 
-    def update(self, op: UpdateBatch) -> list[Bound]:
+    def update(self, op: UpdateBatch, alone: bool = False) -> list[Bound]:
+        """UPDATE statements for a batch, returning the keys they matched.
+
+        `alone` (one statement that is its own transaction) is for dialects with
+        `Capabilities.single_statement_commits`; these forms refuse it.
+        """
+        refuse_alone(self.dialect, alone)
         meta = op.meta
         codec = self.codec(meta)
         versioned = op.versions is not None and meta.version is not None
@@ -587,11 +594,15 @@ class SqlCompiler:
             f"WHERE {' AND '.join(conditions)} RETURNING {returning}"
         )
 
-    def delete(self, op: DeleteBatch, after_writes: bool = False) -> list[Bound]:
+    def delete(
+        self, op: DeleteBatch, after_writes: bool = False, alone: bool = False
+    ) -> list[Bound]:
         """DELETE statements for a batch, returning the keys they matched.
 
-        `after_writes` (whether the transaction wrote before) does not change these forms.
+        `after_writes` (whether the transaction wrote before) does not change these forms;
+        `alone` is refused, as for `update`.
         """
+        refuse_alone(self.dialect, alone)
         meta = op.meta
         versioned = op.versions is not None and meta.version is not None
         keys = self.bind_rows(op.keys, self.codec(meta).binders_for(meta.primary_key))

@@ -44,7 +44,7 @@ from mapper.criteria import (
     predicate,
     sort_rows,
 )
-from mapper.database import ConnectionOptions
+from mapper.database import ConnectionOptions, refuse_alone
 from mapper.errors import (
     ConfigurationError,
     ConflictError,
@@ -205,7 +205,10 @@ class MemoryDialect:
         if self._pool is not None:
             await self._pool.close()
 
-    def compile(self, op: WriteBatch, after_writes: bool = False) -> tuple[str, ...]:
+    def compile(
+        self, op: WriteBatch, after_writes: bool = False, alone: bool = False
+    ) -> tuple[str, ...]:
+        refuse_alone(self.name, alone)
         return (describe(op),)
 
 
@@ -414,7 +417,8 @@ class MemoryConnection:
         self._write_rows(table, rows, updating=False)
         return [tuple(row[c.position] for c in op.returning) for row in rows]
 
-    async def update(self, op: UpdateBatch) -> list[int]:
+    async def update(self, op: UpdateBatch, alone: bool = False) -> list[int]:
+        refuse_alone("memory", alone)
         codec = row_codec(op.meta, "memory")
         keys = [_bind(codec, op.meta.primary_key, key) for key in op.keys]
         values = [_bind(codec, op.columns, row) for row in op.values]
@@ -454,7 +458,10 @@ class MemoryConnection:
         self._write_rows(table, list(changed.values()), updating=True)
         return stale
 
-    async def delete(self, op: DeleteBatch, after_writes: bool = False) -> list[int]:
+    async def delete(
+        self, op: DeleteBatch, after_writes: bool = False, alone: bool = False
+    ) -> list[int]:
+        refuse_alone("memory", alone)
         codec = row_codec(op.meta, "memory")
         keys = [_bind(codec, op.meta.primary_key, key) for key in op.keys]
         stale: list[int] = await self._statement(

@@ -5,8 +5,11 @@ Every batch is one statement whatever its size: rows travel as one array per col
 asyncpg prepares it once. Generated keys come back through RETURNING and are matched to rows
 by sorting (identity values ascend in insertion order, RETURNING order is not guaranteed:
 GUARANTEES G9). UPDATE and DELETE are checked by the row count the server reports; a short
-count is followed by one query naming the stale rows exactly (G6). Errors are mapped by
-SQLSTATE, never by message text.
+count is followed by one query naming the stale rows exactly (G6). A commit whose only
+write is one batch sends it alone, without BEGIN and COMMIT; an UPDATE or DELETE sent so
+checks its own match inside the server and fails, writing nothing, when a row was stale.
+Errors are mapped by SQLSTATE, never by message text, except that such a guard knows its
+own error by the marker it wrote into it.
 
 asyncpg is imported lazily, in `PostgresDialect.open`, so `import mapper` needs no driver.
 Loaded by `database.connect` for postgresql:// URLs.
@@ -15,6 +18,7 @@ Loaded by `database.connect` for postgresql:// URLs.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncGenerator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -142,13 +146,14 @@ class PostgresCompiler(SqlCompiler):
         parameters = self._arrays(meta, op.columns, op.rows)
         return [Bound(sql, parameters, "insert", meta.table, bool(op.returning), len(op.rows))]
 
-    def update(self, op: UpdateBatch) -> list[Bound]:
+    def update(self, op: UpdateBatch, alone: bool = False) -> list[Bound]:
         """An UPDATE of the batch, checked by its row count; on a table whose count cannot
-        be trusted (see `counts_rows`) it returns the ordinals it matched."""
+        be trusted (see `counts_rows`) it returns the ordinals it matched; `alone`, it is
+        guarded (see `_guarded`)."""
         meta = op.meta
         versioned = op.versions is not None and meta.version is not None
         version = meta.version
-        counted = self._counted(meta)
+        counted = self._counted(meta) and not alone
 
         def build() -> str:
             table = self.quote(meta.table)
@@ -166,12 +171,16 @@ class PostgresCompiler(SqlCompiler):
                 f"FROM {self._unnest(array_columns, aliases)} "
                 f"WHERE {' AND '.join(conditions)}"
             )
+            if alone:
+                return _guarded(sql, len(array_columns) + 1)
             return sql if counted else f"{sql} RETURNING {_ROWS}.ord"
 
-        key = ("update", meta, column_positions(op.columns), versioned, counted)
+        key = ("update", meta, column_positions(op.columns), versioned, counted, alone)
         sql: str = self._cached(key, build)
-        parameters = self._key_arrays(op, versioned)
+        parameters: list[Any] = self._key_arrays(op, versioned)
         parameters += self._arrays(meta, op.columns, op.values)
+        if alone:
+            parameters.append(len(op.keys))
         return [Bound(sql, parameters, "update", meta.table, not counted, len(op.keys))]
 
     def _row_match(
@@ -197,14 +206,16 @@ class PostgresCompiler(SqlCompiler):
             parameters.append(list(op.versions))
         return parameters
 
-    def delete(self, op: DeleteBatch, after_writes: bool = False) -> list[Bound]:
+    def delete(
+        self, op: DeleteBatch, after_writes: bool = False, alone: bool = False
+    ) -> list[Bound]:
         """A DELETE of the batch. Its row count tells whether every row was matched; after
         earlier writes of the transaction (which keep the stale rows from being told apart
         once it has run), or on a table whose count cannot be trusted, it returns the
-        ordinals it matched."""
+        ordinals it matched; `alone`, it is guarded (see `_guarded`)."""
         meta = op.meta
         versioned = op.versions is not None and meta.version is not None
-        returning = after_writes or not self._counted(meta)
+        returning = (after_writes or not self._counted(meta)) and not alone
 
         def build() -> str:
             table = self.quote(meta.table)
@@ -213,11 +224,15 @@ class PostgresCompiler(SqlCompiler):
                 f"DELETE FROM {table} USING {self._unnest(array_columns, aliases)} "
                 f"WHERE {' AND '.join(conditions)}"
             )
+            if alone:
+                return _guarded(sql, len(array_columns) + 1)
             return f"{sql} RETURNING {_ROWS}.ord" if returning else sql
 
-        sql: str = self._cached(("delete", meta, versioned, returning), build)
-        parameters = self._key_arrays(op, versioned)
-        return [Bound(sql, parameters, "delete", meta.table, returning, len(op.keys))]
+        sql: str = self._cached(("delete", meta, versioned, returning, alone), build)
+        parameters: list[Any] = self._key_arrays(op, versioned)
+        if alone:
+            parameters.append(len(op.keys))
+        return [Bound(sql, parameters, "delete", meta.table, returning or alone, len(op.keys))]
 
     def unwritten(self, op: UpdateBatch) -> Bound:
         """The ordinals of the batch rows this transaction has not written, after its UPDATE.
@@ -228,7 +243,7 @@ class PostgresCompiler(SqlCompiler):
         """
         return self._without_match(op, versioned=False, written_here=True)
 
-    def unmatched(self, op: DeleteBatch) -> Bound:
+    def unmatched(self, op: UpdateBatch | DeleteBatch) -> Bound:
         """The ordinals of the batch rows that no stored row matches now (key and version)."""
         versioned = op.versions is not None and op.meta.version is not None
         return self._without_match(op, versioned, written_here=False)
@@ -343,6 +358,7 @@ class PostgresDialect(SqlDialect):
             transactional_cursors=True,
             row_locks=True,
             counted_writes=True,
+            single_statement_commits=True,
         )
 
     async def open(self) -> None:
@@ -489,9 +505,11 @@ class PostgresConnection(SqlConnection):
         # pg_current_xact_id(), which names the rows an UPDATE did not write, is 13's.
         compiler.counts_rows[meta.table] = bool(found) and self._raw.get_server_version() >= (13,)
 
-    async def update(self, op: UpdateBatch) -> list[int]:
+    async def update(self, op: UpdateBatch, alone: bool = False) -> list[int]:
         await self._check_table(op.meta)
-        (bound,) = self._pg_compiler.update(op)
+        (bound,) = self._pg_compiler.update(op, alone=alone)
+        if alone:
+            return await self._guarded(op, bound)
         if bound.fetch:
             return self._pg_compiler.stale_rows(op, [await self.run(bound)])
         short = _shortfall(op, await self.run_counted(bound))
@@ -501,9 +519,13 @@ class PostgresConnection(SqlConnection):
         rows = await self.run(self._pg_compiler.unwritten(op))
         return _named(op, [ordinal - 1 for (ordinal,) in rows], short)
 
-    async def delete(self, op: DeleteBatch, after_writes: bool = False) -> list[int]:
+    async def delete(
+        self, op: DeleteBatch, after_writes: bool = False, alone: bool = False
+    ) -> list[int]:
         await self._check_table(op.meta)
-        (bound,) = self._pg_compiler.delete(op, after_writes=after_writes)
+        (bound,) = self._pg_compiler.delete(op, after_writes=after_writes, alone=alone)
+        if alone:
+            return await self._guarded(op, bound)
         if bound.fetch:
             return self._pg_compiler.stale_rows(op, [await self.run(bound)])
         short = _shortfall(op, await self.run_counted(bound))
@@ -514,6 +536,23 @@ class PostgresConnection(SqlConnection):
         # was stale; other writers, no longer held back by its locks, may have made that a
         # few rows more by the time it looks.
         await self.rollback()
+        rows = await self.run(self._pg_compiler.unmatched(op))
+        return _named(op, [ordinal - 1 for (ordinal,) in rows], short)
+
+    async def _guarded(self, op: UpdateBatch | DeleteBatch, bound: Bound) -> list[int]:
+        """Run a guarded statement (its own transaction); the stale rows if it refused."""
+        try:
+            await self.run(bound)
+            return []
+        except DataError as error:
+            counts = _guard_counts(error)
+            if counts is None:
+                raise
+        matched, written = counts
+        if written > matched:
+            raise key_not_enforced(op, written)
+        # It wrote nothing: what matches no stored row now is what was stale.
+        short = _shortfall(op, matched)
         rows = await self.run(self._pg_compiler.unmatched(op))
         return _named(op, [ordinal - 1 for (ordinal,) in rows], short)
 
@@ -582,6 +621,40 @@ class PostgresConnection(SqlConnection):
 
     async def _release(self, discard: bool) -> None:
         await self._pg.release(self._raw, discard)
+
+
+# The marker a guarded statement puts into the error it raises on a wrong match (see
+# `_guarded`); the counts after it are the server's.
+_GUARD_MARKER = "mapper guard: batch rows matched "
+_GUARD_COUNTS = re.compile(re.escape(_GUARD_MARKER) + r"(\d+), rows written (\d+)")
+
+
+def _guarded(sql: str, count_parameter: int) -> str:
+    """`sql` (an UPDATE or DELETE joined to the batch rows) as one statement that is its own
+    transaction and fails, writing nothing, unless it wrote exactly one row per batch row.
+
+    A statement sent without BEGIN commits unless it fails, and a row count arrives only
+    after that; so the check runs inside it. The written rows' ordinals come back to a
+    count in the same statement, and a mismatch casts a text carrying the counts to
+    integer: the error that rolls it back says how many batch rows matched (every one of
+    them exactly once, or which key is not unique) without another round trip.
+    """
+    marker = _GUARD_MARKER.replace("'", "''")
+    return (
+        f'WITH "__mapper_written" AS ({sql} RETURNING {_ROWS}.ord) '
+        f"SELECT CASE WHEN count(*)=${count_parameter} "
+        f"AND count(DISTINCT ord)=${count_parameter} THEN 0 "
+        f"ELSE ('{marker}'||count(DISTINCT ord)||', rows written '||count(*))::integer END "
+        'FROM "__mapper_written"'
+    )
+
+
+def _guard_counts(error: DataError) -> tuple[int, int] | None:
+    """(batch rows matched, rows written) from a guarded statement's own error, else None."""
+    found = _GUARD_COUNTS.search(str(error))
+    if found is None:
+        return None
+    return int(found.group(1)), int(found.group(2))
 
 
 def _shortfall(op: UpdateBatch | DeleteBatch, matched: int) -> int:

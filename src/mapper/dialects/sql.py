@@ -60,13 +60,15 @@ class SqlDialect(abc.ABC):
     @abc.abstractmethod
     def make_capabilities(self) -> Capabilities: ...
 
-    def compile(self, op: WriteBatch, after_writes: bool = False) -> tuple[str, ...]:
+    def compile(
+        self, op: WriteBatch, after_writes: bool = False, alone: bool = False
+    ) -> tuple[str, ...]:
         if isinstance(op, InsertBatch):
             statements = self.compiler.insert(op)
         elif isinstance(op, UpdateBatch):
-            statements = self.compiler.update(op)
+            statements = self.compiler.update(op, alone=alone)
         elif isinstance(op, DeleteBatch):
-            statements = self.compiler.delete(op, after_writes=after_writes)
+            statements = self.compiler.delete(op, after_writes=after_writes, alone=alone)
         else:
             statements = [self.compiler.lock(op)]
         return tuple(dict.fromkeys(b.sql for b in statements))
@@ -237,13 +239,15 @@ class SqlConnection(abc.ABC):
             return []
         return self._compiler.generated_values(op, returned)
 
-    async def update(self, op: UpdateBatch) -> list[int]:
-        statements = self._compiler.update(op)
+    async def update(self, op: UpdateBatch, alone: bool = False) -> list[int]:
+        statements = self._compiler.update(op, alone=alone)
         returned = [await self.run(bound) for bound in statements]
         return self._compiler.stale_rows(op, returned)
 
-    async def delete(self, op: DeleteBatch, after_writes: bool = False) -> list[int]:
-        statements = self._compiler.delete(op, after_writes=after_writes)
+    async def delete(
+        self, op: DeleteBatch, after_writes: bool = False, alone: bool = False
+    ) -> list[int]:
+        statements = self._compiler.delete(op, after_writes=after_writes, alone=alone)
         returned = [await self.run(bound) for bound in statements]
         return self._compiler.stale_rows(op, returned)
 

@@ -41,7 +41,7 @@ from mapper.uow.commit_order import Step, after_writes, picker
 from mapper.uow.identity_map import IdentityMap
 from mapper.uow.loading import row_key
 
-__all__ = ["BatchWrite", "Flush", "UndoLog", "undo", "written_entities"]
+__all__ = ["BatchWrite", "Flush", "UndoLog", "single_statement", "undo", "written_entities"]
 
 
 @attrs.frozen(eq=False)
@@ -105,7 +105,9 @@ class Flush:
         # Generated keys of insert steps with one such column, by id of the step's records.
         self._keys: dict[int, list[Any]] = {}
 
-    async def run(self, connection: Connection) -> None:
+    async def run(self, connection: Connection, alone: bool = False) -> None:
+        """Run the batches. `alone`: the flush is a commit's one statement, sent without a
+        transaction (`single_statement` said so, and the backend can)."""
         deferred: list[_Deferred] = []
         inserting = True
         for step, wrote in zip(self.steps, self._after_writes, strict=True):
@@ -118,12 +120,12 @@ class Flush:
                     await self._insert(connection, op, step.records, deferred)
                 elif isinstance(op, UpdateBatch):
                     op = self._resolved_update(op, step.records)
-                    stale = await connection.update(op)
+                    stale = await connection.update(op, alone=alone)
                     if stale:
                         raise stale_entity_error(op, stale)
                     self._bump_versions(op.meta, step.records)
                 elif isinstance(op, DeleteBatch):
-                    stale = await connection.delete(op, after_writes=wrote)
+                    stale = await connection.delete(op, after_writes=wrote, alone=alone)
                     if stale:
                         raise stale_entity_error(op, stale)
                 elif isinstance(op, LockRows):
@@ -346,6 +348,21 @@ class Flush:
 
 
 _key_of_record = operator.attrgetter("key")
+
+
+def single_statement(steps: Sequence[Step]) -> bool:
+    """Whether a flush of `steps` is one batch that a flush runs as one statement.
+
+    An insert whose rows refer to new rows of the same batch may need a second statement
+    to fill in keys the database generates (see `Flush._fill_deferred`).
+    """
+    if len(steps) != 1:
+        return False
+    (step,) = steps
+    op = step.op
+    if isinstance(op, InsertBatch):
+        return not _may_be_pending(op.meta, step.records)
+    return not isinstance(op, LockRows)
 
 
 @per_mapping

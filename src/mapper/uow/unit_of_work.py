@@ -11,7 +11,10 @@ since the transaction began (generated keys, defaults, versions), and closes the
 work, which then refuses further use naming the original error. Bad values raise
 `ValidationError` before any SQL and leave the unit of work usable. A connection lost or a
 task cancelled during COMMIT, when the outcome cannot be learnt, is `CommitOutcomeUnknown`:
-then nothing is restored, since the data may have landed. Cancellation always reaches the
+then nothing is restored, since the data may have landed. A commit whose only write is one
+batch may be sent as that one statement, without BEGIN and COMMIT, where the backend can
+(`Capabilities.single_statement_commits`): the statement is then the commit, with the
+commit's three outcomes. Cancellation always reaches the
 caller unchanged, and a connection is never pooled again mid-transaction.
 
 Called by users; repositories (`repository.py`) delegate to it.
@@ -28,6 +31,7 @@ from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
     Awaitable,
+    Callable,
     Coroutine,
     Iterable,
     Sequence,
@@ -40,6 +44,7 @@ from mapper.criteria import ColumnRef, InList
 from mapper.database import Connection, Database
 from mapper.errors import (
     CommitOutcomeUnknown,
+    ConnectionLost,
     DatabaseError,
     MapperError,
     UnitOfWorkClosed,
@@ -52,7 +57,7 @@ from mapper.registry import Registry
 from mapper.uow.cascades import Collections, RelationPlanner
 from mapper.uow.changes import ChangeSet, Delete, Dirty, changed_keys, compute_changes
 from mapper.uow.commit_order import Step, after_writes, order_changes
-from mapper.uow.flushing import Flush, UndoLog, undo, written_entities
+from mapper.uow.flushing import Flush, UndoLog, single_statement, undo, written_entities
 from mapper.uow.identity_map import IdentityMap
 from mapper.uow.loading import (
     LoadTree,
@@ -77,6 +82,8 @@ R = TypeVar("R", bound=Repository[Any])
 
 # How long a cancelled commit may keep running before its outcome is declared unknown.
 _COMMIT_SETTLE_SECONDS = 5.0
+# How long a cancelled commit sent as one statement may keep running before it is interrupted.
+_ALONE_SETTLE_SECONDS = 0.5
 # How long commit() and rollback() wait for abandoned streams to be finalised.
 _STREAM_CLOSE_SECONDS = 0.5
 # Background releases of connections whose COMMIT outlived its unit of work.
@@ -592,6 +599,9 @@ class UnitOfWork:
     def plan(self) -> list[PlannedBatch]:
         """The batches the next flush would run, in order, without running them.
 
+        Shown as commit() would send them: with no transaction open, a commit whose only
+        write is one batch sends it alone where the backend can, in its guarded form
+        (`Capabilities.single_statement_commits`); flush() sends the plain form.
         Relation rules (cascades, collection changes) are applied to the tracking state as
         the flush would apply them; when that needs rows no query loaded, plan() refuses
         and says which relation to load.
@@ -603,11 +613,12 @@ class UnitOfWork:
             links = _run_sync(self._planner(read=False, changed=changed).plan())
             planned = []
             steps = self._steps(self._changes(links, changed, mark))
+            alone = self._runs_alone(steps)
             for step, wrote in zip(
                 steps, after_writes(steps, self._written_in_transaction), strict=True
             ):
                 op = step.op
-                sql = self._db.dialect.compile(op, after_writes=wrote)
+                sql = self._db.dialect.compile(op, after_writes=wrote, alone=alone)
                 planned.append(PlannedBatch(op.operation, op.meta.table, len(op.rows), sql))
             return planned
         finally:
@@ -618,7 +629,17 @@ class UnitOfWork:
         async with self._guard("flush"):
             await self._flush()
 
-    async def _flush(self) -> None:
+    def _runs_alone(self, steps: Sequence[Step]) -> bool:
+        """Whether a commit sends `steps` as one statement that is its own transaction."""
+        return (
+            not self._transaction
+            and self._db.capabilities.single_statement_commits
+            and single_statement(steps)
+        )
+
+    async def _flush(self, committing: bool = False) -> None:
+        """Write every pending change. `committing`: commit() follows at once, so a flush
+        that is one statement may be sent alone, as the commit itself."""
         mark = self._mark()
         try:
             changed = changed_keys(self._identity)
@@ -630,9 +651,11 @@ class UnitOfWork:
             raise
         if not changes:
             return
-        flush = Flush(
-            self._registry, self._steps(changes), self._undo, self._written_in_transaction
-        )
+        steps = self._steps(changes)
+        flush = Flush(self._registry, steps, self._undo, self._written_in_transaction)
+        if committing and self._runs_alone(steps):
+            await self._commit_alone(flush)
+            return
         try:
             connection = await self._connect()
             if not self._transaction:
@@ -665,7 +688,7 @@ class UnitOfWork:
         """Flush, then commit the transaction. The unit of work stays usable afterwards."""
         async with self._guard("commit"):
             await self._no_open_streams("commit")
-            await self._flush()
+            await self._flush(committing=True)
             connection = self._connection
             if connection is not None and self._transaction:
                 await self._commit(connection)
@@ -673,13 +696,34 @@ class UnitOfWork:
             await self._release()
 
     async def _commit(self, connection: Connection) -> None:
-        committing = asyncio.ensure_future(connection.commit())
+        await self._committed(asyncio.ensure_future(connection.commit()), _nothing, alone=False)
+
+    async def _commit_alone(self, flush: Flush) -> None:
+        """Send a flush that is one statement without a transaction: it is the commit."""
+        try:
+            connection = await self._connect()
+        except BaseException as error:
+            await self._fail(error)
+            raise
+
+        def landed() -> None:
+            flush.settle(self._identity, self._new, self._removed)
+            self._snapshot_collections()
+
+        running = asyncio.ensure_future(_run_alone(flush, connection))
+        await self._committed(running, landed, alone=True)
+
+    async def _committed(
+        self, committing: asyncio.Future[None], landed: Callable[[], None], alone: bool
+    ) -> None:
+        """Await a commit: a COMMIT, or (`alone`) a flush sent as one statement outside a
+        transaction. `landed` records in memory what it wrote, once it has."""
         try:
             await asyncio.shield(committing)
         except asyncio.CancelledError:
-            # G3: the COMMIT may still land. Learn its real outcome (a bounded wait that a
+            # G3: the commit may still land. Learn its real outcome (a bounded wait that a
             # second cancellation cannot cut short), then let the cancellation through.
-            await asyncio.shield(self._settle_cancelled_commit(committing))
+            await asyncio.shield(self._settle_cancelled_commit(committing, landed, alone))
             raise
         except CommitOutcomeUnknown as error:
             self._commit_unknown(error, committing)
@@ -688,21 +732,31 @@ class UnitOfWork:
             await self._fail(error)
             raise
         self._transaction = False
+        landed()
 
-    async def _settle_cancelled_commit(self, committing: asyncio.Future[None]) -> None:
-        done, _ = await asyncio.wait({committing}, timeout=_COMMIT_SETTLE_SECONDS)
+    async def _settle_cancelled_commit(
+        self, committing: asyncio.Future[None], landed: Callable[[], None], alone: bool
+    ) -> None:
+        # A COMMIT is quick unless the server is in trouble: it is given time to finish. A
+        # statement sent alone may be waiting for a row lock: it gets a short grace, then is
+        # interrupted (the server most likely rolls it back, but cannot say so any more).
+        grace = _ALONE_SETTLE_SECONDS if alone else _COMMIT_SETTLE_SECONDS
+        done, _ = await asyncio.wait({committing}, timeout=grace)
         if committing not in done:
-            self._commit_unknown(
-                CommitOutcomeUnknown(
-                    f"cancelled during COMMIT, which had not finished {_COMMIT_SETTLE_SECONDS}s "
-                    "later"
-                ),
-                committing,
-            )
+            what = "a commit sent as one statement" if alone else "COMMIT"
+            message = f"cancelled during {what}, which had not finished {grace}s later"
+            if alone:
+                # The driver asks the server to cancel the statement, and the pool waits
+                # for its answer before lending the connection again.
+                committing.cancel()
+                message += " and was interrupted"
+            unknown = CommitOutcomeUnknown(message)
+            self._commit_unknown(unknown, committing, discard=not alone)
             return
         error = committing.exception()
         if error is None:
             self._transaction = False  # committed: nothing to restore
+            landed()
             self._undo.clear()
         elif isinstance(error, CommitOutcomeUnknown):
             self._commit_unknown(error, committing)
@@ -710,9 +764,10 @@ class UnitOfWork:
             await self._fail(error)
 
     def _commit_unknown(
-        self, error: CommitOutcomeUnknown, committing: asyncio.Future[None]
+        self, error: CommitOutcomeUnknown, committing: asyncio.Future[None], discard: bool = True
     ) -> None:
-        """The data may have landed: restore nothing, and never reuse the connection."""
+        """The data may have landed: restore nothing. The connection goes when the commit
+        ends, thrown away unless the driver can still tell its state (`discard`)."""
         self._state = UnitOfWorkState.FAILED
         self._failure = error
         self._transaction = False
@@ -722,7 +777,7 @@ class UnitOfWork:
             return
 
         def release(_: object) -> None:
-            task = asyncio.ensure_future(self._db.release(connection, discard=True))
+            task = asyncio.ensure_future(self._db.release(connection, discard=discard))
             _settling.add(task)
             task.add_done_callback(_settling.discard)
 
@@ -828,6 +883,22 @@ def _run_sync(planning: Coroutine[Any, Any, ChangeSet]) -> ChangeSet:
         return result
     planning.close()
     raise UnitOfWorkError("plan() needed to read rows; flush() instead")
+
+
+async def _run_alone(flush: Flush, connection: Connection) -> None:
+    """Run a flush that is one statement outside a transaction (its own commit)."""
+    try:
+        await flush.run(connection, alone=True)
+    except ConnectionLost as error:
+        raise CommitOutcomeUnknown(
+            "the connection was lost during a commit sent as one statement (its own "
+            "transaction): it may or may not have been committed",
+            code=error.code,
+        ) from error
+
+
+def _nothing() -> None:
+    """Nothing to record when a commit lands (its flush settled before COMMIT)."""
 
 
 def _consume(task: asyncio.Future[None]) -> None:
