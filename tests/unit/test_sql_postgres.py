@@ -621,6 +621,60 @@ def test_delete_text_is_the_same_for_any_row_count(compiler: PostgresCompiler) -
     assert many[0].sql is one[0].sql
 
 
+# -- a commit sent alone -----------------------------------------------------------------------
+
+GUARD = "mapper guard: batch rows matched %s, rows written %s"
+
+
+def test_an_update_sent_alone_is_guarded_by_its_own_count(compiler: PostgresCompiler) -> None:
+    """Alone, the update's written ordinals are counted in the statement, against the batch
+    size and the guard's text, which travel as the last two parameters."""
+    (plain,) = compiler.update(_account_update([3, 4]))
+    (bound,) = compiler.update(_account_update([3, 4]), alone=True)
+    assert bound.sql == (
+        f'WITH "__mapper_written" AS ({plain.sql} RETURNING {ROWS}.ord) '
+        "SELECT CASE WHEN count(*)=$5 AND count(DISTINCT ord)=$5 THEN 0 "
+        "ELSE format($6::text,count(DISTINCT ord),count(*))::integer END "
+        'FROM "__mapper_written"'
+    )
+    assert list(bound.parameters) == [*plain.parameters, 2, GUARD]
+    assert bound.fetch is True and bound.rows == 2
+
+
+def test_a_delete_sent_alone_is_guarded_whatever_came_before(compiler: PostgresCompiler) -> None:
+    """Alone, a delete is guarded the same way, on a counted table or not."""
+    op = DeleteBatch(_meta(Account), keys=[(1,), (2,), (3,)], versions=[3, 4, 5])
+    (plain,) = compiler.delete(op)
+    (bound,) = compiler.delete(op, alone=True)
+    assert bound.sql.startswith(f'WITH "__mapper_written" AS ({plain.sql} RETURNING {ROWS}.ord)')
+    assert "count(*)=$3 AND count(DISTINCT ord)=$3" in bound.sql
+    assert list(bound.parameters) == [*plain.parameters, 3, GUARD]
+    compiler.counts_rows["accounts"] = False
+    (uncounted,) = compiler.delete(op, alone=True)
+    assert uncounted.sql == bound.sql
+
+
+def test_the_guard_knows_its_own_error_and_no_other() -> None:
+    """The counts come back out of the guard's error text; any other DataError is not it."""
+    from mapper.dialects.postgres import _guard_counts
+    from mapper.errors import DataError
+
+    filled = GUARD % (3, 4)
+    ours = DataError(f'invalid input syntax for type integer: "{filled}"', code="22P02")
+    assert _guard_counts(ours) == (3, 4)
+    theirs = DataError('invalid input syntax for type integer: "abc"', code="22P02")
+    assert _guard_counts(theirs) is None
+
+
+def test_the_dialect_compiles_for_plan_as_commit_sends_alone() -> None:
+    """compile(alone=True) gives plan() the guarded text the connection sends."""
+    dialect = object.__new__(PostgresDialect)
+    dialect.compiler = PostgresCompiler(_capabilities())
+    op = DeleteBatch(_meta(Tag), keys=[("a",)])
+    (sql,) = dialect.compile(op, alone=True)
+    assert sql.startswith("WITH ") and sql == dialect.compiler.delete(op, alone=True)[0].sql
+
+
 # -- stale rows ---------------------------------------------------------------------------------
 
 

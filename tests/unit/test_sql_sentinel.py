@@ -284,6 +284,38 @@ def test_delete_keys_and_versions_travel_as_parameters(
     _assert_parameters_only(compiler, compiler.delete(op), *sentinels)
 
 
+@pytest.mark.parametrize("operation", ["update", "delete"])
+def test_a_batch_sent_alone_carries_its_guard_as_parameters(operation: str) -> None:
+    """A guarded statement (PostgreSQL, a commit's only batch) adds the batch size and its
+    error text as parameters: still no value and no quote in the SQL text."""
+    compiler = _postgres()
+    meta = _doc_meta()
+    if operation == "update":
+        columns = tuple(c for c in meta.columns if not c.primary_key and not c.version)
+        values = (TEXT, INT, DAY, AT, REF, PRICE, TEXT)
+        bound = compiler.update(
+            UpdateBatch(meta, columns, keys=[(TEXT,)], values=[values], versions=[INT]),
+            alone=True,
+        )
+    else:
+        bound = compiler.delete(DeleteBatch(meta, keys=[(TEXT,)], versions=[INT]), alone=True)
+    _assert_parameters_only(compiler, bound, TEXT, INT)
+
+
+@pytest.mark.parametrize("operation", ["update", "delete"])
+def test_sqlite_refuses_to_send_a_batch_alone(operation: str) -> None:
+    """Without single_statement_commits a batch cannot be compiled to run alone."""
+    from mapper import MapperError
+
+    compiler = _sqlite()
+    meta = _doc_meta()
+    with pytest.raises(MapperError, match="cannot run alone"):
+        if operation == "update":
+            compiler.update(UpdateBatch(meta, (meta.columns[1],), [(TEXT,)], [(TEXT,)]), alone=True)
+        else:
+            compiler.delete(DeleteBatch(meta, keys=[(TEXT,)]), alone=True)
+
+
 def test_column_defaults_never_enter_ddl(compiler: SqlCompiler) -> None:
     """Column defaults are applied by the client, so DDL carries none of them."""
     for statement in create_statements(registry.table_order(), compiler):

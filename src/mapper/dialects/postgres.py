@@ -180,7 +180,7 @@ class PostgresCompiler(SqlCompiler):
         parameters: list[Any] = self._key_arrays(op, versioned)
         parameters += self._arrays(meta, op.columns, op.values)
         if alone:
-            parameters.append(len(op.keys))
+            parameters += [len(op.keys), _GUARD_FORMAT]
         return [Bound(sql, parameters, "update", meta.table, not counted, len(op.keys))]
 
     def _row_match(
@@ -231,7 +231,7 @@ class PostgresCompiler(SqlCompiler):
         sql: str = self._cached(("delete", meta, versioned, returning, alone), build)
         parameters: list[Any] = self._key_arrays(op, versioned)
         if alone:
-            parameters.append(len(op.keys))
+            parameters += [len(op.keys), _GUARD_FORMAT]
         return [Bound(sql, parameters, "delete", meta.table, returning or alone, len(op.keys))]
 
     def unwritten(self, op: UpdateBatch) -> Bound:
@@ -623,28 +623,28 @@ class PostgresConnection(SqlConnection):
         await self._pg.release(self._raw, discard)
 
 
-# The marker a guarded statement puts into the error it raises on a wrong match (see
-# `_guarded`); the counts after it are the server's.
-_GUARD_MARKER = "mapper guard: batch rows matched "
-_GUARD_COUNTS = re.compile(re.escape(_GUARD_MARKER) + r"(\d+), rows written (\d+)")
+# The error text a guarded statement raises on a wrong match (see `_guarded`), sent as a
+# parameter with the counts filled in by the server, and how the connection knows it again.
+_GUARD_FORMAT = "mapper guard: batch rows matched %s, rows written %s"
+_GUARD_COUNTS = re.compile(r"mapper guard: batch rows matched (\d+), rows written (\d+)")
 
 
-def _guarded(sql: str, count_parameter: int) -> str:
+def _guarded(sql: str, first_parameter: int) -> str:
     """`sql` (an UPDATE or DELETE joined to the batch rows) as one statement that is its own
     transaction and fails, writing nothing, unless it wrote exactly one row per batch row.
 
     A statement sent without BEGIN commits unless it fails, and a row count arrives only
-    after that; so the check runs inside it. The written rows' ordinals come back to a
-    count in the same statement, and a mismatch casts a text carrying the counts to
-    integer: the error that rolls it back says how many batch rows matched (every one of
-    them exactly once, or which key is not unique) without another round trip.
+    after that; so the check runs inside it. The written rows' ordinals are counted in the
+    same statement, and a mismatch casts `_GUARD_FORMAT` filled with the counts to integer:
+    the error that rolls it back says how many batch rows matched (each exactly once, or a
+    key that is not unique) without another round trip. Parameters `first_parameter` and
+    the next: the batch's row count and `_GUARD_FORMAT`.
     """
-    marker = _GUARD_MARKER.replace("'", "''")
+    rows, text = f"${first_parameter}", f"${first_parameter + 1}"
     return (
         f'WITH "__mapper_written" AS ({sql} RETURNING {_ROWS}.ord) '
-        f"SELECT CASE WHEN count(*)=${count_parameter} "
-        f"AND count(DISTINCT ord)=${count_parameter} THEN 0 "
-        f"ELSE ('{marker}'||count(DISTINCT ord)||', rows written '||count(*))::integer END "
+        f"SELECT CASE WHEN count(*)={rows} AND count(DISTINCT ord)={rows} THEN 0 "
+        f"ELSE format({text}::text,count(DISTINCT ord),count(*))::integer END "
         'FROM "__mapper_written"'
     )
 
