@@ -153,7 +153,7 @@ class PostgresCompiler(SqlCompiler):
         meta = op.meta
         versioned = op.versions is not None and meta.version is not None
         version = meta.version
-        counted = self._counted(meta) and not alone
+        trusted = self._counted(meta)
 
         def build() -> str:
             table = self.quote(meta.table)
@@ -172,16 +172,17 @@ class PostgresCompiler(SqlCompiler):
                 f"WHERE {' AND '.join(conditions)}"
             )
             if alone:
-                return _guarded(sql, len(array_columns) + 1)
-            return sql if counted else f"{sql} RETURNING {_ROWS}.ord"
+                return _guarded(sql, len(array_columns) + 1, unique_keys=trusted)
+            return sql if trusted else f"{sql} RETURNING {_ROWS}.ord"
 
-        key = ("update", meta, column_positions(op.columns), versioned, counted, alone)
+        key = ("update", meta, column_positions(op.columns), versioned, trusted, alone)
         sql: str = self._cached(key, build)
         parameters: list[Any] = self._key_arrays(op, versioned)
         parameters += self._arrays(meta, op.columns, op.values)
         if alone:
             parameters += [len(op.keys), _GUARD_FORMAT]
-        return [Bound(sql, parameters, "update", meta.table, not counted, len(op.keys))]
+        fetch = alone or not trusted
+        return [Bound(sql, parameters, "update", meta.table, fetch, len(op.keys))]
 
     def _row_match(
         self, meta: EntityMeta, versioned: bool
@@ -215,7 +216,8 @@ class PostgresCompiler(SqlCompiler):
         ordinals it matched; `alone`, it is guarded (see `_guarded`)."""
         meta = op.meta
         versioned = op.versions is not None and meta.version is not None
-        returning = (after_writes or not self._counted(meta)) and not alone
+        trusted = self._counted(meta)
+        returning = (after_writes or not trusted) and not alone
 
         def build() -> str:
             table = self.quote(meta.table)
@@ -225,10 +227,11 @@ class PostgresCompiler(SqlCompiler):
                 f"WHERE {' AND '.join(conditions)}"
             )
             if alone:
-                return _guarded(sql, len(array_columns) + 1)
+                return _guarded(sql, len(array_columns) + 1, unique_keys=trusted)
             return f"{sql} RETURNING {_ROWS}.ord" if returning else sql
 
-        sql: str = self._cached(("delete", meta, versioned, returning, alone), build)
+        key = ("delete", meta, versioned, returning, alone, trusted)
+        sql: str = self._cached(key, build)
         parameters: list[Any] = self._key_arrays(op, versioned)
         if alone:
             parameters += [len(op.keys), _GUARD_FORMAT]
@@ -629,22 +632,26 @@ _GUARD_FORMAT = "mapper guard: batch rows matched %s, rows written %s"
 _GUARD_COUNTS = re.compile(r"mapper guard: batch rows matched (\d+), rows written (\d+)")
 
 
-def _guarded(sql: str, first_parameter: int) -> str:
+def _guarded(sql: str, first_parameter: int, unique_keys: bool) -> str:
     """`sql` (an UPDATE or DELETE joined to the batch rows) as one statement that is its own
     transaction and fails, writing nothing, unless it wrote exactly one row per batch row.
 
     A statement sent without BEGIN commits unless it fails, and a row count arrives only
     after that; so the check runs inside it. The written rows' ordinals are counted in the
     same statement, and a mismatch casts `_GUARD_FORMAT` filled with the counts to integer:
-    the error that rolls it back says how many batch rows matched (each exactly once, or a
-    key that is not unique) without another round trip. Parameters `first_parameter` and
-    the next: the batch's row count and `_GUARD_FORMAT`.
+    the error that rolls it back says how many batch rows matched and how many rows were
+    written (more: a key that is not unique) without another round trip. Where a unique
+    index keeps the keys unique (`unique_keys`, see `counts_rows`) the written rows are the
+    matched ones, and counting distinct ordinals (a sort) is left out. Parameters
+    `first_parameter` and the next: the batch's row count and `_GUARD_FORMAT`.
     """
     rows, text = f"${first_parameter}", f"${first_parameter + 1}"
+    matched = "count(*)" if unique_keys else "count(DISTINCT ord)"
+    exact = f"count(*)={rows}" if unique_keys else f"count(*)={rows} AND {matched}={rows}"
     return (
         f'WITH "__mapper_written" AS ({sql} RETURNING {_ROWS}.ord) '
-        f"SELECT CASE WHEN count(*)={rows} AND count(DISTINCT ord)={rows} THEN 0 "
-        f"ELSE format({text}::text,count(DISTINCT ord),count(*))::integer END "
+        f"SELECT CASE WHEN {exact} THEN 0 "
+        f"ELSE format({text}::text,{matched},count(*))::integer END "
         'FROM "__mapper_written"'
     )
 
