@@ -14,8 +14,8 @@ task cancelled during COMMIT, when the outcome cannot be learnt, is `CommitOutco
 then nothing is restored, since the data may have landed. A commit whose only write is one
 batch may be sent as that one statement, without BEGIN and COMMIT, where the backend can
 (`Capabilities.single_statement_commits`): the statement is then the commit, with the
-commit's three outcomes. Cancellation always reaches the
-caller unchanged, and a connection is never pooled again mid-transaction.
+commit's three outcomes. Cancellation always reaches the caller unchanged, and a connection
+is never pooled again mid-transaction.
 
 Called by users; repositories (`repository.py`) delegate to it.
 """
