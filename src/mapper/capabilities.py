@@ -42,7 +42,8 @@ class Capabilities:
     costs a follow-up query naming the stale rows. A DELETE that was the transaction's first
     write rolls the transaction back before that query, which then sees the rows it removed."""
     single_statement_commits: bool = False
-    """A commit whose only write is one batch sends that batch's statement alone, without
-    BEGIN and COMMIT: the statement is its own transaction. An UPDATE or DELETE sent alone
-    checks inside the server that it matched every row it was given, and fails (writing
-    nothing) when it did not."""
+    """A commit whose only write is one batch may send that batch's statement alone,
+    without BEGIN and COMMIT: the statement is its own transaction. An UPDATE or DELETE sent
+    alone checks inside the server that it matched every row it was given, and fails
+    (writing nothing) when it did not. Whether a table takes it, the connection says
+    (`Connection.can_send_alone`)."""

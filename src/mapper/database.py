@@ -128,8 +128,17 @@ class Connection(Protocol):
 
     async def rollback(self) -> None: ...
 
-    async def insert(self, op: InsertBatch) -> list[tuple[Any, ...]]:
-        """Run the batch; return the `returning` values per row, in row order."""
+    async def can_send_alone(self, op: WriteBatch) -> bool:
+        """Whether `op` may be sent as a commit's one statement on this backend and table
+        (`Capabilities.single_statement_commits`, and what the backend learns once per
+        table before its first write there)."""
+        ...
+
+    async def insert(self, op: InsertBatch, alone: bool = False) -> list[tuple[Any, ...]]:
+        """Run the batch; return the `returning` values per row, in row order.
+
+        `alone`: as for `update`; a connection lost while it runs is `CommitOutcomeUnknown`.
+        """
         ...
 
     async def update(self, op: UpdateBatch, alone: bool = False) -> list[int]:
@@ -137,7 +146,8 @@ class Connection(Protocol):
 
         `alone`: no transaction is open and this batch is the commit's only write; it runs
         as one statement that is its own transaction, and writes nothing when it returns
-        stale rows (backends with `Capabilities.single_statement_commits` only).
+        stale rows; a connection lost while it runs is `CommitOutcomeUnknown` (only where
+        `can_send_alone` said yes).
         """
         ...
 
@@ -208,6 +218,11 @@ class Dialect(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+    def can_send_alone(self, op: WriteBatch) -> bool:
+        """`Connection.can_send_alone` as far as known without asking the server (for
+        `plan()`): a table not yet checked is taken to be an ordinary one."""
+        ...
 
     def compile(
         self, op: WriteBatch, after_writes: bool = False, alone: bool = False

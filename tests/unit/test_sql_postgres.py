@@ -633,12 +633,14 @@ def test_an_update_sent_alone_is_guarded_by_its_own_count(compiler: PostgresComp
     (bound,) = compiler.update(_account_update([3, 4]), alone=True)
     assert bound.sql == (
         f'WITH "__mapper_written" AS ({plain.sql} RETURNING {ROWS}.ord) '
-        "SELECT CASE WHEN count(*)=$5 THEN 0 "
+        "SELECT CASE WHEN count(*)=$5 THEN count(*) "
         "ELSE format($6::text,count(*),count(*))::integer END "
         'FROM "__mapper_written"'
     )
     assert list(bound.parameters) == [*plain.parameters, 2, GUARD]
     assert bound.fetch is True and bound.rows == 2
+    assert bound.reports_count is True  # the hook's row count is the value it returns
+    assert plain.reports_count is False
 
 
 def test_a_delete_sent_alone_is_guarded_and_counts_distinct_rows_without_a_unique_key(
@@ -670,6 +672,8 @@ def test_the_guard_knows_its_own_error_and_no_other() -> None:
     assert _guard_counts(ours) == (3, 4)
     theirs = DataError('invalid input syntax for type integer: "abc"', code="22P02")
     assert _guard_counts(theirs) is None
+    elsewhere = DataError(f'value "{filled}" is out of range', code="22003")
+    assert _guard_counts(elsewhere) is None  # the marker alone is not enough
 
 
 def test_the_dialect_compiles_for_plan_as_commit_sends_alone() -> None:

@@ -83,6 +83,8 @@ class Bound:
     """Whether the statement returns rows to read."""
     rows: int = 0
     """How many batch rows this statement carries (0 for queries)."""
+    reports_count: bool = False
+    """It returns one row whose first value is the rows it wrote (a guarded statement)."""
 
 
 class ParameterStyle:

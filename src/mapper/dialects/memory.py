@@ -205,6 +205,9 @@ class MemoryDialect:
         if self._pool is not None:
             await self._pool.close()
 
+    def can_send_alone(self, op: WriteBatch) -> bool:
+        return False
+
     def compile(
         self, op: WriteBatch, after_writes: bool = False, alone: bool = False
     ) -> tuple[str, ...]:
@@ -388,7 +391,11 @@ class MemoryConnection:
 
     # -- writes ---------------------------------------------------------------------------
 
-    async def insert(self, op: InsertBatch) -> list[tuple[Any, ...]]:
+    async def can_send_alone(self, op: WriteBatch) -> bool:
+        return False
+
+    async def insert(self, op: InsertBatch, alone: bool = False) -> list[tuple[Any, ...]]:
+        refuse_alone("memory", alone)
         rows = [_bind(row_codec(op.meta, "memory"), op.columns, row) for row in op.rows]
         generated: list[tuple[Any, ...]] = await self._statement(
             "insert",

@@ -33,6 +33,7 @@ from mapper.dialects.base import (
 )
 from mapper.dialects.sql import SqlConnection, SqlDialect
 from mapper.errors import (
+    CommitOutcomeUnknown,
     ConfigurationError,
     ConflictError,
     ConnectionLost,
@@ -49,6 +50,7 @@ from mapper.operations import (
     InsertBatch,
     LockRows,
     UpdateBatch,
+    WriteBatch,
     stale_entity_error,
 )
 from mapper.types import DialectName
@@ -63,20 +65,28 @@ _PARAMETER_LIMIT = 32767
 _ROWS = '"__mapper_rows"'
 
 
-# Whether a table's row counts tell exactly which batch rows an UPDATE or DELETE matched:
-# an ordinary or partitioned table (views and foreign tables have no xmin to name stale rows
-# by) with a unique index, immediate and on plain columns, whose key columns are all mapped
+# What mapper learns once per table before writing to it (`PostgresConnection._check_table`):
+# (1) whether its row counts tell exactly which batch rows an UPDATE or DELETE matched: an
+# ordinary table that is no inheritance parent (a parent's index does not cover its
+# children), or a partitioned one (views and foreign tables have no xmin to name stale rows
+# by), with a unique index, immediate and on plain columns, whose key columns are all mapped
 # key columns. Without one, a batch key may match two rows while another matches none, and
-# the count would hide the stale row. NULL when there is no such table.
-_TABLE_COUNTS_ROWS = """
-SELECT c.relkind IN ('r', 'p') AND EXISTS (
+# the count would hide the stale row. (2) Whether a commit's only batch may be sent alone,
+# as one statement: an ordinary table, no inheritance parent, with no rules (a data-modifying
+# WITH refuses most) and no triggers of its own (one may drop or redirect rows, so an INSERT
+# would return fewer keys than it was given after its commit; foreign keys' internal
+# triggers do neither). NULLs when there is no such table.
+_TABLE_FACTS = """
+SELECT (c.relkind = 'p' OR (c.relkind = 'r' AND NOT c.relhassubclass)) AND EXISTS (
     SELECT 1 FROM pg_index i
     WHERE i.indrelid = c.oid AND i.indisunique AND i.indimmediate
       AND i.indpred IS NULL AND i.indexprs IS NULL
       AND NOT EXISTS (
           SELECT 1 FROM unnest((i.indkey::int2[])[:i.indnkeyatts - 1]) AS k(attnum)
           JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
-          WHERE a.attname <> ALL($2::text[])))
+          WHERE a.attname <> ALL($2::text[]))),
+    c.relkind = 'r' AND NOT c.relhassubclass AND NOT c.relhasrules AND NOT EXISTS (
+        SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal)
 FROM pg_class c WHERE c.oid = to_regclass($1)
 """
 
@@ -91,8 +101,12 @@ class PostgresCompiler(SqlCompiler):
         super().__init__(capabilities)
         self.counts_rows: dict[str, bool] = {}
         """Per table, once a connection checked it: whether its UPDATE and DELETE are
-        checked by row count (`_TABLE_COUNTS_ROWS`), or return the ordinals they matched.
+        checked by row count (`_TABLE_FACTS`), or return the ordinals they matched.
         Unchecked tables (plan() before any write) are taken to count."""
+        self.takes_lone_statements: dict[str, bool] = {}
+        """Per table, once a connection checked it: whether a commit's only batch may be
+        sent alone (`_TABLE_FACTS`). Unchecked tables (plan() before any write) are taken
+        to."""
 
     def _counted(self, meta: EntityMeta) -> bool:
         return self.counts_rows.get(meta.table, True)
@@ -182,7 +196,7 @@ class PostgresCompiler(SqlCompiler):
         if alone:
             parameters += [len(op.keys), _GUARD_FORMAT]
         fetch = alone or not trusted
-        return [Bound(sql, parameters, "update", meta.table, fetch, len(op.keys))]
+        return [Bound(sql, parameters, "update", meta.table, fetch, len(op.keys), alone)]
 
     def _row_match(
         self, meta: EntityMeta, versioned: bool
@@ -235,7 +249,8 @@ class PostgresCompiler(SqlCompiler):
         parameters: list[Any] = self._key_arrays(op, versioned)
         if alone:
             parameters += [len(op.keys), _GUARD_FORMAT]
-        return [Bound(sql, parameters, "delete", meta.table, returning or alone, len(op.keys))]
+        fetch = returning or alone
+        return [Bound(sql, parameters, "delete", meta.table, fetch, len(op.keys), alone)]
 
     def unwritten(self, op: UpdateBatch) -> Bound:
         """The ordinals of the batch rows this transaction has not written, after its UPDATE.
@@ -349,6 +364,9 @@ class PostgresDialect(SqlDialect):
         if not isinstance(compiler, PostgresCompiler):
             raise TypeError(f"a PostgreSQL dialect needs a PostgresCompiler, not {compiler!r}")
         return compiler
+
+    def can_send_alone(self, op: WriteBatch) -> bool:
+        return self.pg_compiler.takes_lone_statements.get(op.meta.table, True)
 
     def make_capabilities(self) -> Capabilities:
         return Capabilities(
@@ -489,7 +507,8 @@ class PostgresConnection(SqlConnection):
         self._pid: int | None = raw.get_server_pid()
 
     async def _check_table(self, meta: EntityMeta) -> None:
-        """Learn once per table whether its row counts can be trusted (`counts_rows`).
+        """Learn once per table whether its row counts can be trusted (`counts_rows`) and
+        whether it takes a commit's lone statement (`takes_lone_statements`).
 
         A catalog read of mapper's own, like the collation probe, not a statement of the
         unit of work: it does not pass through the statement hook.
@@ -499,14 +518,39 @@ class PostgresConnection(SqlConnection):
             return
         keys = [c.name for c in meta.primary_key]
         try:
-            found = await self._raw.fetchval(_TABLE_COUNTS_ROWS, compiler.quote(meta.table), keys)
+            found = await self._raw.fetchrow(_TABLE_FACTS, compiler.quote(meta.table), keys)
         except BaseException as error:
             mapped = self._noted(error)
             if mapped is None:
                 raise
             raise mapped from error
+        counted, plain = (None, None) if found is None else found
+        compiler.takes_lone_statements[meta.table] = bool(plain)
         # pg_current_xact_id(), which names the rows an UPDATE did not write, is 13's.
-        compiler.counts_rows[meta.table] = bool(found) and self._raw.get_server_version() >= (13,)
+        compiler.counts_rows[meta.table] = bool(counted) and self._raw.get_server_version() >= (13,)
+
+    async def can_send_alone(self, op: WriteBatch) -> bool:
+        await self._check_table(op.meta)
+        return self._pg.can_send_alone(op)
+
+    async def insert(self, op: InsertBatch, alone: bool = False) -> list[tuple[Any, ...]]:
+        if not alone:
+            return await super().insert(op)
+        (bound,) = self._pg_compiler.insert(op)
+        returned = await self._send_alone(bound)
+        return self._pg_compiler.generated_values(op, [returned]) if op.returning else []
+
+    async def _send_alone(self, bound: Bound) -> Sequence[Sequence[Any]]:
+        """Run a commit's lone statement: a connection lost meanwhile leaves its outcome
+        unknown (before it, and after it returned, the outcome is known)."""
+        try:
+            return await self.run(bound)
+        except ConnectionLost as error:
+            raise CommitOutcomeUnknown(
+                "the connection was lost during a commit sent as one statement (its own "
+                "transaction): it may or may not have been committed",
+                code=error.code,
+            ) from error.__cause__
 
     async def update(self, op: UpdateBatch, alone: bool = False) -> list[int]:
         await self._check_table(op.meta)
@@ -545,7 +589,7 @@ class PostgresConnection(SqlConnection):
     async def _guarded(self, op: UpdateBatch | DeleteBatch, bound: Bound) -> list[int]:
         """Run a guarded statement (its own transaction); the stale rows if it refused."""
         try:
-            await self.run(bound)
+            await self._send_alone(bound)
             return []
         except DataError as error:
             counts = _guard_counts(error)
@@ -629,7 +673,7 @@ class PostgresConnection(SqlConnection):
 # The error text a guarded statement raises on a wrong match (see `_guarded`), sent as a
 # parameter with the counts filled in by the server, and how the connection knows it again.
 _GUARD_FORMAT = "mapper guard: batch rows matched %s, rows written %s"
-_GUARD_COUNTS = re.compile(r"mapper guard: batch rows matched (\d+), rows written (\d+)")
+_GUARD_COUNTS = re.compile(r'"mapper guard: batch rows matched (\d+), rows written (\d+)"')
 
 
 def _guarded(sql: str, first_parameter: int, unique_keys: bool) -> str:
@@ -650,7 +694,7 @@ def _guarded(sql: str, first_parameter: int, unique_keys: bool) -> str:
     exact = f"count(*)={rows}" if unique_keys else f"count(*)={rows} AND {matched}={rows}"
     return (
         f'WITH "__mapper_written" AS ({sql} RETURNING {_ROWS}.ord) '
-        f"SELECT CASE WHEN {exact} THEN 0 "
+        f"SELECT CASE WHEN {exact} THEN count(*) "
         f"ELSE format({text}::text,{matched},count(*))::integer END "
         'FROM "__mapper_written"'
     )
@@ -658,7 +702,7 @@ def _guarded(sql: str, first_parameter: int, unique_keys: bool) -> str:
 
 def _guard_counts(error: DataError) -> tuple[int, int] | None:
     """(batch rows matched, rows written) from a guarded statement's own error, else None."""
-    found = _GUARD_COUNTS.search(str(error))
+    found = _GUARD_COUNTS.search(str(error)) if error.code == "22P02" else None
     if found is None:
         return None
     return int(found.group(1)), int(found.group(2))

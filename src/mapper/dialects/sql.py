@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from mapper.capabilities import Capabilities
 from mapper.codec import row_codec
-from mapper.database import ConnectionOptions
+from mapper.database import ConnectionOptions, refuse_alone
 from mapper.dialects.base import Bound, SqlCompiler
 from mapper.errors import CommitOutcomeUnknown, ConnectionLost, MapperError
 from mapper.events import StatementEvent, StatementHooks
@@ -59,6 +59,9 @@ class SqlDialect(abc.ABC):
 
     @abc.abstractmethod
     def make_capabilities(self) -> Capabilities: ...
+
+    def can_send_alone(self, op: WriteBatch) -> bool:
+        return False
 
     def compile(
         self, op: WriteBatch, after_writes: bool = False, alone: bool = False
@@ -169,7 +172,7 @@ class SqlConnection(abc.ABC):
         try:
             if bound.fetch:
                 rows = await self._fetch(bound.sql, bound.parameters)
-                count = len(rows)
+                count = int(rows[0][0]) if bound.reports_count else len(rows)
             elif bound.operation == "rollback":
                 await self._rollback_now()
                 count = None
@@ -233,7 +236,11 @@ class SqlConnection(abc.ABC):
 
     # -- operations -----------------------------------------------------------------------
 
-    async def insert(self, op: InsertBatch) -> list[tuple[Any, ...]]:
+    async def can_send_alone(self, op: WriteBatch) -> bool:
+        return False
+
+    async def insert(self, op: InsertBatch, alone: bool = False) -> list[tuple[Any, ...]]:
+        refuse_alone(self._dialect.name, alone)
         returned = [await self.run(bound) for bound in self._compiler.insert(op)]
         if not op.returning:
             return []

@@ -44,7 +44,6 @@ from mapper.criteria import ColumnRef, InList
 from mapper.database import Connection, Database
 from mapper.errors import (
     CommitOutcomeUnknown,
-    ConnectionLost,
     DatabaseError,
     MapperError,
     UnitOfWorkClosed,
@@ -601,7 +600,10 @@ class UnitOfWork:
 
         Shown as commit() would send them: with no transaction open, a commit whose only
         write is one batch sends it alone where the backend can, in its guarded form
-        (`Capabilities.single_statement_commits`); flush() sends the plain form.
+        (`Capabilities.single_statement_commits`); flush() sends the plain form. What a
+        backend learns about a table before its first write there (on PostgreSQL: whether
+        a unique index keeps its key unique, whether it has rules or triggers) is taken to
+        be the usual until then.
         Relation rules (cascades, collection changes) are applied to the tracking state as
         the flush would apply them; when that needs rows no query loaded, plan() refuses
         and says which relation to load.
@@ -613,7 +615,7 @@ class UnitOfWork:
             links = _run_sync(self._planner(read=False, changed=changed).plan())
             planned = []
             steps = self._steps(self._changes(links, changed, mark))
-            alone = self._runs_alone(steps)
+            alone = self._runs_alone(steps) and self._db.dialect.can_send_alone(steps[0].op)
             for step, wrote in zip(
                 steps, after_writes(steps, self._written_in_transaction), strict=True
             ):
@@ -630,7 +632,8 @@ class UnitOfWork:
             await self._flush()
 
     def _runs_alone(self, steps: Sequence[Step]) -> bool:
-        """Whether a commit sends `steps` as one statement that is its own transaction."""
+        """Whether a commit may send `steps` as one statement that is its own transaction
+        (if the connection agrees for the table: `Connection.can_send_alone`)."""
         return (
             not self._transaction
             and self._db.capabilities.single_statement_commits
@@ -653,20 +656,22 @@ class UnitOfWork:
             return
         steps = self._steps(changes)
         flush = Flush(self._registry, steps, self._undo, self._written_in_transaction)
-        if committing and self._runs_alone(steps):
-            await self._commit_alone(flush)
-            return
+        alone = committing and self._runs_alone(steps)
         try:
             connection = await self._connect()
-            if not self._transaction:
-                await self._begin(connection)
-            self._wrote = True
-            await flush.run(connection)
-            flush.settle(self._identity, self._new, self._removed)
-            self._snapshot_collections()
+            alone = alone and await connection.can_send_alone(steps[0].op)
+            if not alone:
+                if not self._transaction:
+                    await self._begin(connection)
+                self._wrote = True
+                await flush.run(connection)
+                flush.settle(self._identity, self._new, self._removed)
+                self._snapshot_collections()
         except BaseException as error:
             await self._fail(error)
             raise
+        if alone:
+            await self._commit_alone(flush, connection)
 
     # -- transactions ----------------------------------------------------------------------
 
@@ -698,19 +703,14 @@ class UnitOfWork:
     async def _commit(self, connection: Connection) -> None:
         await self._committed(asyncio.ensure_future(connection.commit()), _nothing, alone=False)
 
-    async def _commit_alone(self, flush: Flush) -> None:
+    async def _commit_alone(self, flush: Flush, connection: Connection) -> None:
         """Send a flush that is one statement without a transaction: it is the commit."""
-        try:
-            connection = await self._connect()
-        except BaseException as error:
-            await self._fail(error)
-            raise
 
         def landed() -> None:
             flush.settle(self._identity, self._new, self._removed)
             self._snapshot_collections()
 
-        running = asyncio.ensure_future(_run_alone(flush, connection))
+        running = asyncio.ensure_future(flush.run(connection, alone=True))
         await self._committed(running, landed, alone=True)
 
     async def _committed(
@@ -722,8 +722,18 @@ class UnitOfWork:
             await asyncio.shield(committing)
         except asyncio.CancelledError:
             # G3: the commit may still land. Learn its real outcome (a bounded wait that a
-            # second cancellation cannot cut short), then let the cancellation through.
-            await asyncio.shield(self._settle_cancelled_commit(committing, landed, alone))
+            # second cancellation cannot cut short), then let the cancellation through. A
+            # lone statement still runs on the connection with no transaction to roll back:
+            # the settling takes the connection with it, so nothing pools it meanwhile.
+            lent = None
+            if alone:
+                lent, self._connection = self._connection, None
+            settling = asyncio.ensure_future(
+                self._settle_cancelled_commit(committing, landed, alone, lent)
+            )
+            _settling.add(settling)
+            settling.add_done_callback(_settling.discard)
+            await asyncio.shield(settling)
             raise
         except CommitOutcomeUnknown as error:
             self._commit_unknown(error, committing)
@@ -735,8 +745,14 @@ class UnitOfWork:
         landed()
 
     async def _settle_cancelled_commit(
-        self, committing: asyncio.Future[None], landed: Callable[[], None], alone: bool
+        self,
+        committing: asyncio.Future[None],
+        landed: Callable[[], None],
+        alone: bool,
+        lent: Connection | None,
     ) -> None:
+        """After a cancel: the commit's outcome, once learnt or given up on; `lent`, the
+        connection a lone statement runs on, goes back (or away) here."""
         # A COMMIT is quick unless the server is in trouble: it is given time to finish. A
         # statement sent alone may be waiting for a row lock: it gets a short grace, then is
         # interrupted (the server most likely rolls it back, but cannot say so any more).
@@ -751,28 +767,38 @@ class UnitOfWork:
                 committing.cancel()
                 message += " and was interrupted"
             unknown = CommitOutcomeUnknown(message)
-            self._commit_unknown(unknown, committing, discard=not alone)
+            self._commit_unknown(unknown, committing, discard=not alone, connection=lent)
             return
         error = committing.exception()
+        if isinstance(error, CommitOutcomeUnknown):
+            self._commit_unknown(error, committing, connection=lent)
+            return
         if error is None:
             self._transaction = False  # committed: nothing to restore
             landed()
             self._undo.clear()
-        elif isinstance(error, CommitOutcomeUnknown):
-            self._commit_unknown(error, committing)
         else:
             await self._fail(error)
+        if lent is not None:
+            await self._db.release(lent, discard=False)
 
     def _commit_unknown(
-        self, error: CommitOutcomeUnknown, committing: asyncio.Future[None], discard: bool = True
+        self,
+        error: CommitOutcomeUnknown,
+        committing: asyncio.Future[None],
+        discard: bool = True,
+        connection: Connection | None = None,
     ) -> None:
-        """The data may have landed: restore nothing. The connection goes when the commit
-        ends, thrown away unless the driver can still tell its state (`discard`)."""
+        """The data may have landed: restore nothing. The connection (the unit of work's,
+        or `connection` lent to a lone statement) goes when the commit ends, thrown away
+        unless the driver can still tell its state (`discard`)."""
         self._state = UnitOfWorkState.FAILED
         self._failure = error
         self._transaction = False
         self._undo.clear()
-        connection, self._connection = self._connection, None
+        committing.add_done_callback(_consume)
+        if connection is None:
+            connection, self._connection = self._connection, None
         if connection is None:
             return
 
@@ -883,18 +909,6 @@ def _run_sync(planning: Coroutine[Any, Any, ChangeSet]) -> ChangeSet:
         return result
     planning.close()
     raise UnitOfWorkError("plan() needed to read rows; flush() instead")
-
-
-async def _run_alone(flush: Flush, connection: Connection) -> None:
-    """Run a flush that is one statement outside a transaction (its own commit)."""
-    try:
-        await flush.run(connection, alone=True)
-    except ConnectionLost as error:
-        raise CommitOutcomeUnknown(
-            "the connection was lost during a commit sent as one statement (its own "
-            "transaction): it may or may not have been committed",
-            code=error.code,
-        ) from error
 
 
 def _nothing() -> None:
