@@ -98,6 +98,27 @@ class TestTransactions:
                 await uow.repository(User).count()
         assert log.operations() == ["select", "count"]
 
+    async def test_an_ended_unit_of_work_is_freed_without_the_garbage_collector(
+        self, store: Database
+    ) -> None:
+        """Once a unit of work has ended and is let go, what it held goes at once (no
+        reference cycle waits for a garbage collection)."""
+        import gc
+        import weakref
+
+        await seed(store, User("ann", "ann@x"))
+        gc.collect()
+        gc.disable()
+        try:
+            async with UnitOfWork(store, registry) as uow:
+                (ann,) = await uow.repository(User).find()
+                held = weakref.ref(ann)
+                identity = weakref.ref(uow._identity)  # what must be freed
+            del uow, ann
+            assert held() is None and identity() is None
+        finally:
+            gc.enable()
+
     async def test_commit_keeps_the_unit_of_work_usable(self, store: Database) -> None:
         """After commit() the unit of work goes on, with its entities still tracked."""
         async with UnitOfWork(store, registry) as uow:

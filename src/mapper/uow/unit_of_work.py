@@ -884,6 +884,11 @@ class UnitOfWork:
         await self._end()
 
     async def _release(self, discard: bool = False) -> None:
+        if self._state is not UnitOfWorkState.OPEN:
+            # Repositories point back here: dropped once the unit of work has ended, so
+            # what it held is freed as soon as the caller lets go of it, not by a later
+            # garbage collection.
+            self._repositories.clear()
         connection, self._connection = self._connection, None
         if connection is not None:
             await self._db.release(connection, discard=discard)
