@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import pytest
@@ -361,6 +362,64 @@ async def test_a_lone_commit_cancelled_twice_keeps_its_connection_until_it_ends(
             assert (ann.score, ann.version) == (0.0, 1)  # interrupted: never landed
 
 
+async def test_a_commit_cancelled_twice_is_not_sent_again_while_it_settles(
+    store: Database,
+) -> None:
+    """Cancelled twice while its lone UPDATE waits on a row lock, the unit of work stays
+    busy until the statement's outcome is known: a second commit() meanwhile is refused
+    (not sent again); once the lock goes the UPDATE lands once, and commit() has nothing
+    left to write."""
+    holder, _ = await _held_row_lock(store)
+    uow = UnitOfWork(store, registry)
+    (ann,) = await uow.repository(User).find()
+    ann.score = 2.0
+    try:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.3), asyncio.timeout(0.1):
+                await uow.commit()
+        with pytest.raises(UnitOfWorkError, match="learning its outcome"):
+            await uow.commit()
+    finally:
+        await holder.execute("ROLLBACK")  # within the grace: the waiting UPDATE goes on
+        await holder.close()
+    async with asyncio.timeout(5):
+        while True:
+            try:
+                await uow.commit()
+                break
+            except UnitOfWorkError:
+                await asyncio.sleep(0.02)
+    assert uow.state is UnitOfWorkState.OPEN and ann.version == 2
+    await uow.close()
+    async with UnitOfWork(store, registry) as check:
+        stored = await check.repository(User).get(ann.id)
+        assert (stored.score, stored.version) == (2.0, 2)
+
+
+async def test_an_invalid_unique_index_is_not_trusted_to_keep_keys_unique(
+    store: Database,
+) -> None:
+    """A unique index a failed CREATE INDEX CONCURRENTLY left invalid keeps nothing unique:
+    the table's writes are checked as for a table without one (a twin is refused)."""
+    tags = await _tags_without_their_key()
+    try:
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await tags.execute("CREATE UNIQUE INDEX CONCURRENTLY tags_id ON tags (id)")
+        assert not await tags.fetchval(
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = 'tags_id'::regclass"
+        )
+        await twin_key_writes_fail(store, _labels_of(tags))
+    finally:
+        await tags.close()
+
+
+def _labels_of(tags: asyncpg.Connection) -> Callable[[], Awaitable[list[str]]]:
+    async def stored_labels() -> list[str]:
+        return [row[0] for row in await tags.fetch("SELECT label FROM tags ORDER BY label")]
+
+    return stored_labels
+
+
 async def test_tables_with_rules_or_triggers_take_no_lone_statement(store: Database) -> None:
     """A rule (a data-modifying WITH refuses most) or a trigger of the table's own (it may
     drop a row, so fewer keys come back after the commit) keeps the commit in a
@@ -556,12 +615,8 @@ async def test_a_connection_released_in_a_transaction_is_rolled_back(store: Data
 async def test_a_table_not_enforcing_the_mapped_key_fails_the_flush(store: Database) -> None:
     """Two stored rows with one mapped key: update and delete fail, naming it; nothing changes."""
     tags = await _tags_without_their_key()
-
-    async def stored_labels() -> list[str]:
-        return [row[0] for row in await tags.fetch("SELECT label FROM tags")]
-
     try:
-        await twin_key_writes_fail(store, stored_labels)
+        await twin_key_writes_fail(store, _labels_of(tags))
     finally:
         await tags.close()
 

@@ -69,8 +69,9 @@ _ROWS = '"__mapper_rows"'
 # (1) whether its row counts tell exactly which batch rows an UPDATE or DELETE matched: an
 # ordinary table that is no inheritance parent (a parent's index does not cover its
 # children), or a partitioned one (views and foreign tables have no xmin to name stale rows
-# by), with a unique index, immediate and on plain columns, whose key columns are all mapped
-# key columns. Without one, a batch key may match two rows while another matches none, and
+# by), with a unique index, valid, immediate and on plain columns, whose key columns are all
+# mapped key columns (a failed CREATE UNIQUE INDEX CONCURRENTLY leaves an invalid one over
+# duplicates). Without one, a batch key may match two rows while another matches none, and
 # the count would hide the stale row. (2) Whether a commit's only batch may be sent alone,
 # as one statement: an ordinary table, no inheritance parent, with no rules (a data-modifying
 # WITH refuses most) and no triggers of its own (one may drop or redirect rows, so an INSERT
@@ -80,7 +81,7 @@ _TABLE_FACTS = """
 SELECT (c.relkind = 'p' OR (c.relkind = 'r' AND NOT c.relhassubclass)) AND EXISTS (
     SELECT 1 FROM pg_index i
     WHERE i.indrelid = c.oid AND i.indisunique AND i.indimmediate
-      AND i.indpred IS NULL AND i.indexprs IS NULL
+      AND i.indisvalid AND i.indislive AND i.indpred IS NULL AND i.indexprs IS NULL
       AND NOT EXISTS (
           SELECT 1 FROM unnest((i.indkey::int2[])[:i.indnkeyatts - 1]) AS k(attnum)
           JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum

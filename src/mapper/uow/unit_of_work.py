@@ -122,6 +122,9 @@ class UnitOfWork:
         self._undo: UndoLog = []
         self._repositories: dict[type, Repository[Any]] = {}
         self._busy: str | None = None
+        self._outliving: asyncio.Future[None] | None = None
+        """A cancelled commit still learning its outcome: it keeps the unit of work busy
+        (and its connection) until it ends, whoever was cancelled meanwhile."""
         self._streams = 0
         self._no_streams = asyncio.Event()
         self._no_streams.set()
@@ -217,9 +220,10 @@ class UnitOfWork:
         try:
             yield
         finally:
-            self._busy = None
-            if self._state is UnitOfWorkState.CLOSED:
-                await self._end()
+            if self._outliving is None:  # else the settling commit ends the operation
+                self._busy = None
+                if self._state is UnitOfWorkState.CLOSED:
+                    await self._end()
 
     async def _end(self) -> None:
         """Roll back what was not committed and give the connection back."""
@@ -722,15 +726,16 @@ class UnitOfWork:
             await asyncio.shield(committing)
         except asyncio.CancelledError:
             # G3: the commit may still land. Learn its real outcome (a bounded wait that a
-            # second cancellation cannot cut short), then let the cancellation through. A
-            # lone statement still runs on the connection with no transaction to roll back:
-            # the settling takes the connection with it, so nothing pools it meanwhile.
-            lent = None
-            if alone:
-                lent, self._connection = self._connection, None
+            # second cancellation cannot cut short), then let the cancellation through. The
+            # settling owns the unit of work until it ends: it takes the connection, which
+            # its statement still runs on, and keeps the unit of work busy, so a second
+            # cancellation leaves nothing to pool the connection or send the batch again.
+            lent, self._connection = self._connection, None
             settling = asyncio.ensure_future(
                 self._settle_cancelled_commit(committing, landed, alone, lent)
             )
+            self._outliving = settling
+            self._busy = "a cancelled commit, learning its outcome"
             _settling.add(settling)
             settling.add_done_callback(_settling.discard)
             await asyncio.shield(settling)
@@ -751,36 +756,49 @@ class UnitOfWork:
         alone: bool,
         lent: Connection | None,
     ) -> None:
-        """After a cancel: the commit's outcome, once learnt or given up on; `lent`, the
-        connection a lone statement runs on, goes back (or away) here."""
+        """After a cancel: the commit's outcome, once learnt or given up on. `lent`, the
+        connection the commit runs on, goes back (or away) here, and the unit of work is
+        free again (or ended, if it was closed meanwhile) when this returns."""
         # A COMMIT is quick unless the server is in trouble: it is given time to finish. A
         # statement sent alone may be waiting for a row lock: it gets a short grace, then is
         # interrupted (the server most likely rolls it back, but cannot say so any more).
         grace = _ALONE_SETTLE_SECONDS if alone else _COMMIT_SETTLE_SECONDS
-        done, _ = await asyncio.wait({committing}, timeout=grace)
-        if committing not in done:
-            what = "a commit sent as one statement" if alone else "COMMIT"
-            message = f"cancelled during {what}, which had not finished {grace}s later"
-            if alone:
-                # The driver asks the server to cancel the statement, and the pool waits
-                # for its answer before lending the connection again.
-                committing.cancel()
-                message += " and was interrupted"
-            unknown = CommitOutcomeUnknown(message)
-            self._commit_unknown(unknown, committing, discard=not alone, connection=lent)
-            return
-        error = committing.exception()
-        if isinstance(error, CommitOutcomeUnknown):
-            self._commit_unknown(error, committing, connection=lent)
-            return
-        if error is None:
-            self._transaction = False  # committed: nothing to restore
-            landed()
-            self._undo.clear()
-        else:
-            await self._fail(error)
-        if lent is not None:
-            await self._db.release(lent, discard=False)
+        # After a failed COMMIT the transaction's state is not known: that connection goes.
+        discard = not alone
+        try:
+            done, _ = await asyncio.wait({committing}, timeout=grace)
+            if committing not in done or committing.cancelled():
+                what = "a commit sent as one statement" if alone else "COMMIT"
+                message = f"cancelled during {what}, which had not finished {grace}s later"
+                if alone and committing not in done:
+                    # The driver asks the server to cancel the statement, and the pool
+                    # waits for its answer before lending the connection again.
+                    committing.cancel()
+                    message += " and was interrupted"
+                unknown = CommitOutcomeUnknown(message)
+                self._commit_unknown(unknown, committing, discard=not alone, connection=lent)
+                lent = None  # released when the commit ends
+                return
+            error = committing.exception()
+            if isinstance(error, CommitOutcomeUnknown):
+                self._commit_unknown(error, committing, connection=lent)
+                lent = None
+                return
+            if error is None:
+                self._transaction = False  # committed: nothing to restore
+                landed()
+                self._undo.clear()
+                discard = False
+            else:
+                self._transaction = False  # the connection goes with what it had open
+                await self._fail(error)
+        finally:
+            if lent is not None:
+                await self._db.release(lent, discard=discard)
+            self._outliving = None
+            self._busy = None
+            if self._state is UnitOfWorkState.CLOSED:
+                await self._end()
 
     def _commit_unknown(
         self,
