@@ -484,6 +484,40 @@ async def test_an_inheritance_parents_key_is_not_trusted_to_be_unique(
         await raw.close()
 
 
+async def test_a_rule_made_after_the_catalog_check_costs_one_failed_commit(
+    store: Database,
+) -> None:
+    """A rule created once mapper has checked the table refuses the next lone UPDATE (a
+    DatabaseError, nothing written); the commit after it checks the table again and
+    writes in a transaction."""
+    async with UnitOfWork(store, registry) as uow:
+        uow.repository(User).add(User("ann", "ann@x"))
+    async with UnitOfWork(store, registry) as uow:
+        (ann,) = await uow.repository(User).find()
+        ann.name = "anna"  # a lone UPDATE: the table is checked and takes it
+    raw = await asyncpg.connect(POSTGRES_URL, server_settings={"search_path": POSTGRES_SCHEMA})
+    try:
+        await raw.execute(
+            "CREATE TABLE audit (note text); "
+            "CREATE RULE audited AS ON UPDATE TO users DO ALSO INSERT INTO audit VALUES ('u')"
+        )
+        uow = UnitOfWork(store, registry)
+        (ann,) = await uow.repository(User).find()
+        ann.name = "ann again"
+        with pytest.raises(DatabaseError, match="rules are not supported"):
+            await uow.commit()
+        await uow.close()
+        with statements(store) as log:
+            async with UnitOfWork(store, registry) as uow:
+                (ann,) = await uow.repository(User).find()
+                ann.name = "ann again"
+        assert log.operations() == ["select", "begin", "update", "commit"]
+        assert await raw.fetchval("SELECT count(*) FROM audit") == 1
+    finally:
+        await raw.execute("DROP RULE IF EXISTS audited ON users; DROP TABLE IF EXISTS audit")
+        await raw.close()
+
+
 async def test_a_lone_statement_reports_the_rows_it_wrote_to_the_hook(store: Database) -> None:
     """The hook's row count of a guarded UPDATE is the rows it wrote, not its one result row."""
     async with UnitOfWork(store, registry) as uow:

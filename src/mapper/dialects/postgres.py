@@ -109,6 +109,11 @@ class PostgresCompiler(SqlCompiler):
         sent alone (`_TABLE_FACTS`). Unchecked tables (plan() before any write) are taken
         to."""
 
+    def forget_table(self, table: str) -> None:
+        """Drop what a connection learnt about `table`; the next write checks it again."""
+        self.counts_rows.pop(table, None)
+        self.takes_lone_statements.pop(table, None)
+
     def _counted(self, meta: EntityMeta) -> bool:
         return self.counts_rows.get(meta.table, True)
 
@@ -487,6 +492,7 @@ async def _reset(raw: Any) -> None:
 
 
 # SQLSTATE classes and codes (PostgreSQL appendix A).
+_NOT_SUPPORTED = "0A000"
 _CONFLICT = {"40001", "40P01", "55P03"}
 _INTEGRITY = {"23505", "23503", "23502", "23514", "23P01", "23000"}
 _FULL = {"53100", "53200"}
@@ -539,7 +545,13 @@ class PostgresConnection(SqlConnection):
             return await super().insert(op)
         (bound,) = self._pg_compiler.insert(op)
         returned = await self._send_alone(bound)
-        return self._pg_compiler.generated_values(op, [returned]) if op.returning else []
+        if not op.returning:
+            return []
+        if len(returned) != len(op.rows):
+            # Something the catalog check did not see then (a trigger made since) drops
+            # rows: ask again before the next write to this table.
+            self._pg_compiler.forget_table(op.meta.table)
+        return self._pg_compiler.generated_values(op, [returned])
 
     async def _send_alone(self, bound: Bound) -> Sequence[Sequence[Any]]:
         """Run a commit's lone statement: a connection lost meanwhile leaves its outcome
@@ -552,6 +564,12 @@ class PostgresConnection(SqlConnection):
                 "transaction): it may or may not have been committed",
                 code=error.code,
             ) from error.__cause__
+        except DatabaseError as error:
+            if error.code == _NOT_SUPPORTED and bound.table is not None:
+                # A rule made since the catalog check refuses the data-modifying WITH: the
+                # next write to the table asks again, and keeps the transaction.
+                self._pg_compiler.forget_table(bound.table)
+            raise
 
     async def update(self, op: UpdateBatch, alone: bool = False) -> list[int]:
         await self._check_table(op.meta)
