@@ -360,6 +360,19 @@ class Database:
             self._holder_of[id(connection)] = task
         return connection
 
+    def hand_over(self, connection: Connection, task: asyncio.Future[Any]) -> None:
+        """Count `connection` as held by `task` from now on, not by the task that acquired
+        it: a unit of work's commit that outlives its caller's cancellation keeps the
+        connection, and the caller may open another unit of work and wait for one."""
+        holder = self._holder_of.pop(id(connection), None)
+        if holder is not None:
+            self._holders[holder] -= 1
+            if not self._holders[holder]:
+                del self._holders[holder]
+        if isinstance(task, asyncio.Task):
+            self._holders[task] = self._holders.get(task, 0) + 1
+            self._holder_of[id(connection)] = task
+
     async def release(self, connection: Connection, *, discard: bool = False) -> None:
         """Give a connection back; shielded, so a cancelled caller still returns it."""
         # The task that acquired it, which need not be the one giving it back (a finaliser).

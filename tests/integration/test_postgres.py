@@ -332,8 +332,8 @@ async def test_a_lone_commit_cancelled_twice_keeps_its_connection_until_it_ends(
     store: Database,
 ) -> None:
     """Nested timeouts cancel a blocked lone commit twice: the connection is not pooled
-    again while its statement still runs; once the statement is interrupted it returns
-    and the next unit of work uses it."""
+    again while its statement still runs; once the statement is interrupted it returns,
+    and the same task's next unit of work, which waited for it, uses it."""
     from mapper import connect
 
     holder, _ = await _held_row_lock(store)
@@ -351,15 +351,12 @@ async def test_a_lone_commit_cancelled_twice_keeps_its_connection_until_it_ends(
                 async with asyncio.timeout(0.3), asyncio.timeout(0.1):
                     await change()
             assert single.dialect.pool_status()[1] == 1  # still lent to the statement
-            async with asyncio.timeout(5):
-                while single.dialect.pool_status()[1]:
-                    await asyncio.sleep(0.02)
+            async with asyncio.timeout(5), UnitOfWork(single, registry) as uow:
+                (ann,) = await uow.repository(User).find()  # waits for the connection
+                assert (ann.score, ann.version) == (0.0, 1)  # interrupted: never landed
         finally:
             await holder.execute("ROLLBACK")
             await holder.close()
-        async with UnitOfWork(single, registry) as uow:
-            (ann,) = await uow.repository(User).find()
-            assert (ann.score, ann.version) == (0.0, 1)  # interrupted: never landed
 
 
 async def test_a_commit_cancelled_twice_is_not_sent_again_while_it_settles(

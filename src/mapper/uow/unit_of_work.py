@@ -736,6 +736,8 @@ class UnitOfWork:
             )
             self._outliving = settling
             self._busy = "a cancelled commit, learning its outcome"
+            if lent is not None:
+                self._db.hand_over(lent, settling)
             _settling.add(settling)
             settling.add_done_callback(_settling.discard)
             await asyncio.shield(settling)
