@@ -137,7 +137,8 @@ class Connection(Protocol):
     async def insert(self, op: InsertBatch, alone: bool = False) -> list[tuple[Any, ...]]:
         """Run the batch; return the `returning` values per row, in row order.
 
-        `alone`: as for `update`; a connection lost while it runs is `CommitOutcomeUnknown`.
+        `alone`: as for `update`; a connection lost while it runs, or fewer keys back than
+        rows sent (it committed), is `CommitOutcomeUnknown`.
         """
         ...
 

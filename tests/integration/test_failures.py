@@ -236,20 +236,41 @@ class TestVersionConflicts:
             users.remove(doomed)
 
     @staticmethod
+    async def _fresh_and_u2_written(
+        store: Database, score: float
+    ) -> tuple[UnitOfWork, dict[str, User], User]:
+        """A unit of work whose transaction has inserted a fresh user and updated u2 (both
+        held by it now): the unit of work, the seeded users by name, the fresh one."""
+        uow = UnitOfWork(store, registry)
+        repository = uow.repository(User)
+        users = {u.name: u for u in await repository.find()}
+        fresh = User("fresh", "fresh@x")
+        repository.add(fresh)
+        users["u2"].score = score
+        await uow.flush()
+        return uow, users, fresh
+
+    @staticmethod
     def _stale(error: StaleEntityError) -> set[tuple[str, Any, Any]]:
         return {(r.entity, r.key, r.expected_version) for r in error.rows}
 
     @pytest.mark.parametrize("how", WAYS_TO_COMMIT)
-    async def test_a_batch_delete_names_exactly_its_stale_rows(
-        self, store: Database, how: str
+    @pytest.mark.parametrize("operation", ["update", "delete"])
+    async def test_a_batch_names_exactly_its_stale_rows(
+        self, store: Database, operation: str, how: str
     ) -> None:
-        """Of six removed users, the one changed and the one deleted elsewhere are named."""
+        """Of six changed (or removed) users, the one changed and the one deleted elsewhere
+        are named, and nothing of the batch is written."""
         await seed(store)
         uow = UnitOfWork(store, registry)
         users = {u.name: u for u in await uow.repository(User).find()}
         await self._change_and_delete_elsewhere(store, "u1", "u3")
-        uow.repository(User).remove_all(users.values())
-        with pytest.raises(StaleEntityError, match="delete of User") as raised:
+        if operation == "update":
+            for user in users.values():
+                user.name = user.name.upper()
+        else:
+            uow.repository(User).remove_all(users.values())
+        with pytest.raises(StaleEntityError, match=f"{operation} of User") as raised:
             await write_changes(uow, how)
         assert self._stale(raised.value) == {
             ("User", users["u1"].id, 1),
@@ -258,27 +279,7 @@ class TestVersionConflicts:
         assert raised.value.unnamed == 0
         await uow.close()
         async with UnitOfWork(store, registry) as check:
-            assert await check.repository(User).count() == 5  # nothing of the batch was deleted
-
-    @pytest.mark.parametrize("how", WAYS_TO_COMMIT)
-    async def test_a_batch_update_names_exactly_its_stale_rows(
-        self, store: Database, how: str
-    ) -> None:
-        """Of six changed users, the one changed and the one deleted elsewhere are named."""
-        await seed(store)
-        uow = UnitOfWork(store, registry)
-        users = {u.name: u for u in await uow.repository(User).find()}
-        await self._change_and_delete_elsewhere(store, "u1", "u3")
-        for user in users.values():
-            user.name = user.name.upper()
-        with pytest.raises(StaleEntityError, match="update of User") as raised:
-            await write_changes(uow, how)
-        assert self._stale(raised.value) == {
-            ("User", users["u1"].id, 1),
-            ("User", users["u3"].id, 1),
-        }
-        await uow.close()
-        async with UnitOfWork(store, registry) as check:
+            assert await check.repository(User).count() == 5  # nothing was deleted
             names = {u.name for u in await check.repository(User).find()}
             assert names == {"u0", "u1", "u2", "u4", "u5"}  # no name was changed
 
@@ -292,13 +293,7 @@ class TestVersionConflicts:
                 "unit of work can change rows under a transaction that has written"
             )
         await seed(store)
-        uow = UnitOfWork(store, registry)
-        repository = uow.repository(User)
-        users = {u.name: u for u in await repository.find()}
-        fresh = User("fresh", "fresh@x")
-        repository.add(fresh)
-        users["u2"].score = 1.0
-        await uow.flush()  # inserts fresh, updates u2: both held by this transaction now
+        uow, users, fresh = await self._fresh_and_u2_written(store, score=1.0)
         await self._change_and_delete_elsewhere(store, "u4", "u3")
         users["u2"].score = 2.0
         users["u3"].score = 2.0
@@ -307,15 +302,9 @@ class TestVersionConflicts:
         assert self._stale(raised.value) == {("User", users["u3"].id, 1)}
         await uow.close()
 
-        uow = UnitOfWork(store, registry)
-        repository = uow.repository(User)
-        users = {u.name: u for u in await repository.find()}
-        fresh = User("fresh", "fresh@x")
-        repository.add(fresh)
-        users["u2"].score = 3.0
-        await uow.flush()
+        uow, users, fresh = await self._fresh_and_u2_written(store, score=3.0)
         await self._change_and_delete_elsewhere(store, "u5", "u1")
-        repository.remove_all([fresh, users["u2"], users["u1"], users["u0"]])
+        uow.repository(User).remove_all([fresh, users["u2"], users["u1"], users["u0"]])
         with pytest.raises(StaleEntityError, match="delete of User") as raised:
             await uow.commit()
         assert self._stale(raised.value) == {("User", users["u1"].id, 1)}

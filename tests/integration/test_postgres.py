@@ -32,6 +32,11 @@ from tests.integration.models import Role, User, UserMap, registry
 ONLY_BACKENDS = ("postgres",)
 
 
+async def schema_connection() -> asyncpg.Connection:
+    """A raw connection past mapper, to this test's schema (its tables unqualified)."""
+    return await asyncpg.connect(POSTGRES_URL, server_settings={"search_path": POSTGRES_SCHEMA})
+
+
 async def terminate(pid: int) -> None:
     """Kill one server backend from another connection and wait until it is gone."""
     admin = await asyncpg.connect(POSTGRES_URL)
@@ -282,7 +287,7 @@ async def _held_row_lock(store: Database) -> tuple[asyncpg.Connection, User]:
     ann = User("ann", "ann@x")
     async with UnitOfWork(store, registry) as uow:
         uow.repository(User).add(ann)
-    holder = await asyncpg.connect(POSTGRES_URL, server_settings={"search_path": POSTGRES_SCHEMA})
+    holder = await schema_connection()
     await holder.execute("BEGIN")
     await holder.execute("UPDATE users SET score = 5 WHERE id = $1", ann.id)
     return holder, ann
@@ -433,7 +438,7 @@ async def test_tables_with_rules_or_triggers_take_no_lone_statement(store: Datab
     drop a row, so fewer keys come back after the commit) keeps the commit in a
     transaction: a rule's table commits normally, and a trigger that drops every new row
     fails the commit with nothing stored."""
-    raw = await asyncpg.connect(POSTGRES_URL, server_settings={"search_path": POSTGRES_SCHEMA})
+    raw = await schema_connection()
     try:
         await raw.execute(
             "CREATE TABLE audit (note text); "
@@ -467,7 +472,7 @@ async def test_an_inheritance_parents_key_is_not_trusted_to_be_unique(
     child beside a stale row adds up to the batch size, and is still refused."""
     from tests.integration.models import Tag, TagMap
 
-    raw = await asyncpg.connect(POSTGRES_URL, server_settings={"search_path": POSTGRES_SCHEMA})
+    raw = await schema_connection()
     try:
         await raw.execute("CREATE TABLE tags_old () INHERITS (tags)")
         async with UnitOfWork(store, registry) as uow:
@@ -498,7 +503,7 @@ async def test_a_rule_made_after_the_catalog_check_costs_one_failed_commit(
     async with UnitOfWork(store, registry) as uow:
         (ann,) = await uow.repository(User).find()
         ann.name = "anna"  # a lone UPDATE: the table is checked and takes it
-    raw = await asyncpg.connect(POSTGRES_URL, server_settings={"search_path": POSTGRES_SCHEMA})
+    raw = await schema_connection()
     try:
         await raw.execute(
             "CREATE TABLE audit (note text); "
@@ -513,6 +518,42 @@ async def test_a_rule_made_after_the_catalog_check_costs_one_failed_commit(
         await _renamed_in_a_transaction(store, raw, "ann again")
     finally:
         await raw.execute("DROP RULE IF EXISTS audited ON users; DROP TABLE IF EXISTS audit")
+        await raw.close()
+
+
+async def test_a_row_dropping_trigger_made_after_the_check_is_an_unknown_outcome_once(
+    store: Database,
+) -> None:
+    """A trigger made once mapper has checked the table drops the rows of the next lone
+    INSERT: it committed with fewer keys than rows, so CommitOutcomeUnknown (nothing
+    restored); the commit after it checks the table again and keeps the transaction,
+    where the same shortfall rolls back."""
+    async with UnitOfWork(store, registry) as uow:
+        uow.repository(Role).add(Role("checked"))  # a lone INSERT: roles is checked
+    raw = await schema_connection()
+    try:
+        await raw.execute(
+            "CREATE FUNCTION drop_row() RETURNS trigger LANGUAGE plpgsql "
+            "AS $$ BEGIN RETURN NULL; END $$; "
+            "CREATE TRIGGER dropped BEFORE INSERT ON roles FOR EACH ROW EXECUTE FUNCTION drop_row()"
+        )
+        uow = UnitOfWork(store, registry)
+        uow.repository(Role).add_all([Role("a"), Role("b")])
+        with pytest.raises(CommitOutcomeUnknown, match=r"2 rows were sent .* but 0 keys came back"):
+            await uow.commit()
+        await uow.close()
+        with statements(store) as log:
+            uow = UnitOfWork(store, registry)
+            uow.repository(Role).add_all([Role("a"), Role("b")])
+            with pytest.raises(UnitOfWorkError, match="2 rows were inserted but 0 keys came back"):
+                await uow.commit()
+            await uow.close()
+        assert log.operations() == ["begin", "insert", "rollback"]
+        assert await raw.fetchval("SELECT count(*) FROM roles") == 1
+    finally:
+        await raw.execute(
+            "DROP TRIGGER IF EXISTS dropped ON roles; DROP FUNCTION IF EXISTS drop_row()"
+        )
         await raw.close()
 
 
@@ -694,7 +735,7 @@ async def test_a_stale_row_of_a_view_is_named(store: Database, how: str) -> None
     """A mapping onto an updatable view (no xmin) still names the rows another writer removed."""
     from tests.integration.models import Tag, TagMap
 
-    raw = await asyncpg.connect(POSTGRES_URL, server_settings={"search_path": POSTGRES_SCHEMA})
+    raw = await schema_connection()
     try:
         await raw.execute(
             "ALTER TABLE tags RENAME TO tag_rows; "
@@ -735,9 +776,7 @@ async def test_plan_after_a_stream_shows_the_delete_that_runs(store: Database) -
 
 async def _tags_without_their_key() -> asyncpg.Connection:
     """The tags table remade without its primary key, holding one key twice."""
-    connection = await asyncpg.connect(
-        POSTGRES_URL, server_settings={"search_path": POSTGRES_SCHEMA}
-    )
+    connection = await schema_connection()
     await connection.execute(
         "DROP TABLE tags CASCADE; CREATE TABLE tags (id uuid NOT NULL, label varchar(50) NOT NULL)"
     )

@@ -563,24 +563,25 @@ def test_one_batch_takes_no_lock_step() -> None:
     assert _summary(flush.steps(row_locks=True)) == [("update", "books")]
 
 
-def test_without_row_locks_no_lock_step_is_planned() -> None:
-    """A backend without row locks gets the writes alone, whatever their order."""
+def _one_changed_one_removed() -> Flush:
+    """Three loaded books: the third retitled, the first removed (an update and a delete)."""
     books = [Book(i, 1, f"t{i}") for i in range(1, 4)]
     flush = Flush()
     flush.load(*books)
     books[2].title = "T3"
     flush.remove(books[0])
+    return flush
+
+
+def test_without_row_locks_no_lock_step_is_planned() -> None:
+    """A backend without row locks gets the writes alone, whatever their order."""
+    flush = _one_changed_one_removed()
     assert _summary(flush.steps()) == [("update", "books"), ("delete", "books")]
 
 
 def test_each_step_knows_whether_its_transaction_wrote_before_it() -> None:
     """Every step after the first write runs after writes; a lock step writes nothing."""
-    books = [Book(i, 1, f"t{i}") for i in range(1, 4)]
-    flush = Flush()
-    flush.load(*books)
-    books[2].title = "T3"
-    flush.remove(books[0])
-    steps = flush.steps(row_locks=True)
+    steps = _one_changed_one_removed().steps(row_locks=True)
     assert _summary(steps) == [("lock", "books"), ("update", "books"), ("delete", "books")]
     assert after_writes(steps, wrote=False) == [False, False, True]
     assert after_writes(steps, wrote=True) == [True, True, True]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from mapper.capabilities import Capabilities
@@ -258,7 +258,7 @@ class PostgresCompiler(SqlCompiler):
         fetch = returning or alone
         return [Bound(sql, parameters, "delete", meta.table, fetch, len(op.keys), alone)]
 
-    def unwritten(self, op: UpdateBatch) -> Bound:
+    def unwritten(self, op: UpdateBatch | DeleteBatch) -> Bound:
         """The ordinals of the batch rows this transaction has not written, after its UPDATE.
 
         A row the UPDATE matched now carries the transaction's id (xmin). A row written by
@@ -548,9 +548,15 @@ class PostgresConnection(SqlConnection):
         if not op.returning:
             return []
         if len(returned) != len(op.rows):
-            # Something the catalog check did not see then (a trigger made since) drops
-            # rows: ask again before the next write to this table.
+            # Something the catalog check did not see then (a trigger made since) dropped
+            # rows: ask again before the next write to this table. The INSERT committed, so
+            # nothing may be rolled back or restored.
             self._pg_compiler.forget_table(op.meta.table)
+            raise CommitOutcomeUnknown(
+                f"{op.meta.name}: {len(op.rows)} rows were sent in a commit of one statement "
+                f"but {len(returned)} keys came back; it committed, with keys mapper cannot "
+                "match"
+            )
         return self._pg_compiler.generated_values(op, [returned])
 
     async def _send_alone(self, bound: Bound) -> Sequence[Sequence[Any]]:
@@ -574,42 +580,45 @@ class PostgresConnection(SqlConnection):
     async def update(self, op: UpdateBatch, alone: bool = False) -> list[int]:
         await self._check_table(op.meta)
         (bound,) = self._pg_compiler.update(op, alone=alone)
-        if alone:
-            return await self._guarded(op, bound)
-        if bound.fetch:
-            return self._pg_compiler.stale_rows(op, [await self.run(bound)])
-        short = _shortfall(op, await self.run_counted(bound))
-        if not short:
-            return []
-        # Still inside the transaction: the rows it did not write are the stale ones.
-        rows = await self.run(self._pg_compiler.unwritten(op))
-        return _named(op, [ordinal - 1 for (ordinal,) in rows], short)
+        return await self._stale_rows(op, bound, self._unwritten)
 
     async def delete(
         self, op: DeleteBatch, after_writes: bool = False, alone: bool = False
     ) -> list[int]:
         await self._check_table(op.meta)
         (bound,) = self._pg_compiler.delete(op, after_writes=after_writes, alone=alone)
-        if alone:
-            return await self._guarded(op, bound)
-        if bound.fetch:
+        return await self._stale_rows(op, bound, self._unmatched_after_rollback)
+
+    async def _stale_rows(
+        self,
+        op: UpdateBatch | DeleteBatch,
+        bound: Bound,
+        name_stale: Callable[[UpdateBatch | DeleteBatch], Awaitable[Sequence[Sequence[Any]]]],
+    ) -> list[int]:
+        """Run an UPDATE or DELETE; the indexes of the batch rows it found stale.
+
+        A guarded statement (sent alone) refuses with the counts; a returning one gives the
+        ordinals it matched; a counted one gives its row count, and a short count asks
+        `name_stale` for the ordinals of the stale rows.
+        """
+        if bound.reports_count:
+            short = await self._guard_shortfall(op, bound)
+            name_stale = self._unmatched  # it wrote nothing: what matches no row is stale
+        elif bound.fetch:
             return self._pg_compiler.stale_rows(op, [await self.run(bound)])
-        short = _shortfall(op, await self.run_counted(bound))
+        else:
+            short = _shortfall(op, await self.run_counted(bound))
         if not short:
             return []
-        # The deleted rows come back into view only when the transaction is rolled back (it
-        # fails anyway). Nothing else in it wrote, so what matches no stored row then is what
-        # was stale; other writers, no longer held back by its locks, may have made that a
-        # few rows more by the time it looks.
-        await self.rollback()
-        rows = await self.run(self._pg_compiler.unmatched(op))
+        rows = await name_stale(op)
         return _named(op, [ordinal - 1 for (ordinal,) in rows], short)
 
-    async def _guarded(self, op: UpdateBatch | DeleteBatch, bound: Bound) -> list[int]:
-        """Run a guarded statement (its own transaction); the stale rows if it refused."""
+    async def _guard_shortfall(self, op: UpdateBatch | DeleteBatch, bound: Bound) -> int:
+        """Run a guarded statement (its own transaction): 0, or how many batch rows it
+        did not match when it refused (and wrote nothing)."""
         try:
             await self._send_alone(bound)
-            return []
+            return 0
         except DataError as error:
             counts = _guard_counts(error)
             if counts is None:
@@ -617,10 +626,24 @@ class PostgresConnection(SqlConnection):
         matched, written = counts
         if written > matched:
             raise key_not_enforced(op, written)
-        # It wrote nothing: what matches no stored row now is what was stale.
-        short = _shortfall(op, matched)
-        rows = await self.run(self._pg_compiler.unmatched(op))
-        return _named(op, [ordinal - 1 for (ordinal,) in rows], short)
+        return _shortfall(op, matched)
+
+    async def _unwritten(self, op: UpdateBatch | DeleteBatch) -> Sequence[Sequence[Any]]:
+        # Still inside the transaction: the rows the UPDATE did not write are the stale ones.
+        return await self.run(self._pg_compiler.unwritten(op))
+
+    async def _unmatched(self, op: UpdateBatch | DeleteBatch) -> Sequence[Sequence[Any]]:
+        return await self.run(self._pg_compiler.unmatched(op))
+
+    async def _unmatched_after_rollback(
+        self, op: UpdateBatch | DeleteBatch
+    ) -> Sequence[Sequence[Any]]:
+        # The deleted rows come back into view only when the transaction is rolled back (it
+        # fails anyway). Nothing else in it wrote, so what matches no stored row then is what
+        # was stale; other writers, no longer held back by its locks, may have made that a
+        # few rows more by the time it looks.
+        await self.rollback()
+        return await self._unmatched(op)
 
     @property
     def session_id(self) -> int | None:

@@ -25,7 +25,7 @@ import attrs
 
 from mapper.codec import PendingKey, compile_function, entity_codec, write_attribute
 from mapper.database import Connection
-from mapper.errors import CommitOutcomeUnknown, IntegrityError, UnitOfWorkError
+from mapper.errors import IntegrityError, UnitOfWorkError
 from mapper.mapping import ColumnMeta, EntityMeta, per_mapping
 from mapper.operations import (
     DeleteBatch,
@@ -189,12 +189,6 @@ class Flush:
         generated = await connection.insert(op, alone=alone)
         if not op.returning:
             return
-        if alone and len(generated) != len(records):
-            # Sent alone, the INSERT has committed: nothing may be rolled back or restored.
-            raise CommitOutcomeUnknown(
-                f"{meta.name}: {len(records)} rows were sent in a commit of one statement but "
-                f"{len(generated)} keys came back; it committed, with keys mapper cannot match"
-            )
         if len(op.returning) == 1:
             # The usual case, one generated key: no inner loop per row, and settle puts the
             # keys into the snapshots. Before the flush every such key was None (the checks
