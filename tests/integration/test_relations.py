@@ -1318,6 +1318,49 @@ async def test_cascade_spares_a_child_moved_to_another_parent(rdb: Database) -> 
         assert [(c.body, c.article.title) for c in comments] == [("c", "b")]
 
 
+async def test_set_null_reaches_a_new_child_moved_into_the_removed_parent(
+    rdb: Database,
+) -> None:
+    """A new comment moved by collections into a removed set-null role's users loses it."""
+    seeded = await seed_company(rdb)
+    async with UnitOfWork(rdb, registry) as uow:
+        staff, admin = [
+            await uow.repository(Role).get(seeded[name].id, load=[RoleMap.users])
+            for name in ("staff", "admin")
+        ]
+        fay = User("fay", role=staff)
+        staff.users.append(fay)
+        uow.repository(User).add(fay)
+        # Moved through the two collections only: the reference still says staff.
+        staff.users.remove(fay)
+        admin.users.append(fay)
+        uow.repository(Role).remove(admin)
+        await uow.flush()
+        assert fay.role is None and fay not in staff.users
+    async with UnitOfWork(rdb, registry) as uow:
+        found = await uow.repository(User).find(UserMap.role.is_null())
+        assert names(found) == ["ann", "cat", "dan", "fay"]
+
+
+async def test_cascade_reaches_a_child_moved_into_the_removed_parent(rdb: Database) -> None:
+    """A comment moved by collections into a removed article's comments is deleted with it."""
+    async with UnitOfWork(rdb, registry) as uow:
+        uow.repository(Article).add_all([Article("a", comments=[Comment("c")]), Article("b")])
+    async with UnitOfWork(rdb, registry) as uow:
+        a, b = await uow.repository(Article).find(
+            load=[ArticleMap.comments], order_by=ArticleMap.title
+        )
+        kept, moved = Comment("kept"), Comment("moved")
+        a.comments.extend([kept, moved])
+        uow.repository(Comment).add_all([kept, moved])
+        a.comments.remove(moved)
+        b.comments.append(moved)
+        uow.repository(Article).remove(b)
+    async with UnitOfWork(rdb, registry) as uow:
+        comments = await uow.repository(Comment).find(load=[CommentMap.article])
+        assert sorted((c.body, c.article.title) for c in comments) == [("c", "a"), ("kept", "a")]
+
+
 async def test_a_linked_target_without_a_declared_relation_is_restricted(
     rdb: Database,
 ) -> None:

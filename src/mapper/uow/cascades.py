@@ -187,9 +187,12 @@ class RelationPlanner:
         moves: list[tuple[RelationMeta, Any, list[Any], list[Any]]] = []
         removed, snapshots = self._removed, self._collections
         for meta, owner in self._owners_of_remote_sides():
-            if removed and (meta, _key(meta, owner)) in removed:
-                continue  # a removal decides what happens to its members
+            # A removed owner's rules decide what happens to its members and links, but a
+            # child moved into its collection is its child first: the rule then reaches it.
+            gone = bool(removed) and (meta, _key(meta, owner)) in removed
             for relation in _remote_sides(meta):
+                if gone and relation.remote is None:
+                    continue
                 current = getattr(owner, relation.attribute)
                 if isinstance(current, NotLoaded):
                     continue
