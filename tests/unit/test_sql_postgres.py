@@ -591,14 +591,30 @@ def test_a_delete_after_earlier_writes_returns_the_ordinals_it_matched(
     assert list(bound.parameters) == list(counted.parameters)
 
 
-def test_delete_without_versions_matches_on_the_key_only(compiler: PostgresCompiler) -> None:
-    """Without versions a delete matches the key alone."""
+def test_delete_without_versions_matches_its_keys_by_any(compiler: PostgresCompiler) -> None:
+    """Without versions, checked by its count, a delete matches the key array with = ANY."""
     (bound,) = compiler.delete(DeleteBatch(_meta(Account), keys=[(1,), (2,)]))
+    assert bound.sql == 'DELETE FROM "accounts" WHERE "accounts"."id"=ANY($1::integer[])'
+    assert list(bound.parameters) == [[1, 2]]
+    assert bound.fetch is False
+
+
+@pytest.mark.parametrize("why", ["after_writes", "uncounted"])
+def test_a_delete_that_returns_ordinals_joins_the_key_array(
+    compiler: PostgresCompiler, why: str
+) -> None:
+    """A delete that must name its stale rows by ordinal joins unnest WITH ORDINALITY."""
+    if why == "uncounted":
+        compiler.counts_rows["accounts"] = False
+    (bound,) = compiler.delete(
+        DeleteBatch(_meta(Account), keys=[(1,), (2,)]), after_writes=why == "after_writes"
+    )
     assert bound.sql == (
         f'DELETE FROM "accounts" USING unnest($1::integer[]) WITH ORDINALITY AS {ROWS}(k0,ord) '
-        f'WHERE "accounts"."id"={ROWS}.k0'
+        f'WHERE "accounts"."id"={ROWS}.k0 RETURNING {ROWS}.ord'
     )
     assert list(bound.parameters) == [[1, 2]]
+    assert bound.fetch is True
 
 
 def test_delete_with_composite_key(compiler: PostgresCompiler) -> None:
@@ -632,7 +648,7 @@ def test_an_update_sent_alone_is_guarded_by_its_own_count(compiler: PostgresComp
     (plain,) = compiler.update(_account_update([3, 4]))
     (bound,) = compiler.update(_account_update([3, 4]), alone=True)
     assert bound.sql == (
-        f'WITH "__mapper_written" AS ({plain.sql} RETURNING {ROWS}.ord) '
+        f'WITH "__mapper_written" AS ({plain.sql} RETURNING 1) '
         "SELECT CASE WHEN count(*)=$5 THEN count(*) "
         "ELSE format($6::text,count(*),count(*))::integer END "
         'FROM "__mapper_written"'
@@ -652,14 +668,32 @@ def test_a_delete_sent_alone_is_guarded_and_counts_distinct_rows_without_a_uniqu
     op = DeleteBatch(_meta(Account), keys=[(1,), (2,), (3,)], versions=[3, 4, 5])
     (plain,) = compiler.delete(op)
     (bound,) = compiler.delete(op, alone=True)
-    assert bound.sql.startswith(f'WITH "__mapper_written" AS ({plain.sql} RETURNING {ROWS}.ord)')
+    assert bound.sql.startswith(f'WITH "__mapper_written" AS ({plain.sql} RETURNING 1)')
     assert "WHEN count(*)=$3 THEN" in bound.sql
     assert list(bound.parameters) == [*plain.parameters, 3, GUARD]
     compiler.counts_rows["accounts"] = False
     (uncounted,) = compiler.delete(op, alone=True)
+    assert uncounted.sql.startswith(
+        f'WITH "__mapper_written" AS ({plain.sql} RETURNING {ROWS}.ord)'
+    )
     assert "WHEN count(*)=$3 AND count(DISTINCT ord)=$3 THEN" in uncounted.sql
     assert "format($4::text,count(DISTINCT ord),count(*))" in uncounted.sql
-    assert uncounted.sql.startswith(bound.sql.split(" SELECT ")[0])
+
+
+def test_an_unversioned_delete_sent_alone_is_guarded_around_any(
+    compiler: PostgresCompiler,
+) -> None:
+    """Alone, an unversioned delete keeps = ANY inside the guard; the count comes after."""
+    op = DeleteBatch(_meta(Account), keys=[(1,), (2,)])
+    (plain,) = compiler.delete(op)
+    (bound,) = compiler.delete(op, alone=True)
+    assert bound.sql == (
+        f'WITH "__mapper_written" AS ({plain.sql} RETURNING 1) '
+        "SELECT CASE WHEN count(*)=$2 THEN count(*) "
+        "ELSE format($3::text,count(*),count(*))::integer END "
+        'FROM "__mapper_written"'
+    )
+    assert list(bound.parameters) == [[1, 2], 2, GUARD]
 
 
 def test_the_guard_knows_its_own_error_and_no_other() -> None:

