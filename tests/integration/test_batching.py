@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import math
 
-from mapper import Database, UnitOfWork
+import pytest
+
+from mapper import Database, UnitOfWork, ValidationError
 from tests.integration.helpers import around_commit, statements
 from tests.integration.models import Role, Tag, User, UserMap, registry
 
@@ -104,3 +107,36 @@ async def test_get_many_loads_in_one_query(store: Database) -> None:
             found = await uow.repository(Tag).get_many([t.id for t in tags])
     assert [t.id for t in found] == [t.id for t in tags]
     assert log.operations() == ["select"]
+
+
+async def test_bulk_passes_leave_the_cycle_collector_on_for_statements_and_after(
+    store: Database,
+) -> None:
+    """Adding, flushing, loading and removing 1,500 rows, and a flush refused for a bad value,
+    never leave Python's cycle collector off while a statement runs, nor afterwards."""
+    seen: list[bool] = []
+    handle = store.on_statement(lambda _: seen.append(gc.isenabled()), when="before")
+    try:
+        users = [User(f"u{i:04d}", f"u{i:04d}@x") for i in range(1500)]
+        async with UnitOfWork(store, registry) as uow:
+            uow.repository(User).add_all(users)
+        assert gc.isenabled()
+        async with UnitOfWork(store, registry) as uow:
+            loaded = await uow.repository(User).find()
+            assert len(loaded) == 1500 and gc.isenabled()
+            for user in loaded[:1000]:
+                user.score = 1.5
+            uow.repository(User).remove_all(loaded[1000:])
+        assert gc.isenabled()
+        bad = [User(f"v{i:04d}", f"v{i:04d}@x") for i in range(1500)]
+        bad[-1].name = "x" * 101
+        with pytest.raises(ValidationError, match="User.name"):
+            async with UnitOfWork(store, registry) as uow:
+                uow.repository(User).add_all(bad)
+        assert gc.isenabled()
+    finally:
+        handle.remove()
+    assert seen and all(seen), seen
+    async with UnitOfWork(store, registry) as uow:
+        assert await uow.repository(User).count(UserMap.score == 1.5) == 1000
+        assert await uow.repository(User).count() == 1000

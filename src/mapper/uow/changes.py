@@ -86,6 +86,15 @@ class ChangeSet:
     def __bool__(self) -> bool:
         return bool(self.inserts or self.updates or self.deletes)
 
+    @property
+    def rows(self) -> int:
+        """How many rows it writes."""
+        return sum(
+            len(records)
+            for records_by_meta in (self.inserts, self.updates, self.deletes)
+            for records in records_by_meta.values()
+        )
+
 
 class _Inserter:
     """Builds the `Insert`s of one mapping; what does not change per row is looked up once."""

@@ -19,6 +19,7 @@ from typing import Any
 from mapper.codec import compile_function, entity_codec, write_attribute
 from mapper.mapping import EntityMeta, RelationMeta, per_mapping
 from mapper.placeholders import NotLoaded, NotLoadedReference
+from mapper.uow.collector import CollectorPaused
 from mapper.uow.identity_map import IdentityMap
 
 __all__ = [
@@ -46,7 +47,8 @@ def materialize(
 ) -> list[Any]:
     """The entities for `rows` (Python values in column order), one object per key."""
     entries = identity.table(meta)
-    return entity_codec(meta).materialize(rows, entries.entities, entries.snapshots, track)
+    with CollectorPaused(len(rows)):
+        return entity_codec(meta).materialize(rows, entries.entities, entries.snapshots, track)
 
 
 # -- relations ---------------------------------------------------------------------------------

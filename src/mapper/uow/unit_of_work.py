@@ -35,6 +35,7 @@ from collections.abc import (
     Coroutine,
     Iterable,
     Sequence,
+    Sized,
 )
 from types import TracebackType
 from typing import Any, TypeVar, overload
@@ -55,6 +56,7 @@ from mapper.placeholders import NotLoaded
 from mapper.registry import Registry
 from mapper.uow.cascades import Collections, RelationPlanner
 from mapper.uow.changes import ChangeSet, Delete, Dirty, changed_keys, compute_changes
+from mapper.uow.collector import CollectorPaused
 from mapper.uow.commit_order import Step, after_writes, order_changes
 from mapper.uow.flushing import Flush, UndoLog, single_statement, undo, written_entities
 from mapper.uow.identity_map import IdentityMap
@@ -279,18 +281,23 @@ class UnitOfWork:
         key_of = entity_codec(meta).key
         new = self._new
         held = self._identity.table(meta).entities
-        for entity in entities:  # every new entity passes here: kept lean
-            if type(entity) is not entity_class and not isinstance(entity, entity_class):
-                raise TypeError(f"the {meta.name} repository cannot add {type(entity).__name__}")
-            ident = id(entity)
-            if ident in new:
-                continue
-            key = key_of(entity)
-            if key is not None and held:
-                key = _known_key(meta, key)
-                if key is not None and self._is_held(meta, key, entity):
+        if not isinstance(entities, Sized):
+            entities = list(entities)
+        with CollectorPaused(len(entities)):
+            for entity in entities:  # every new entity passes here: kept lean
+                if type(entity) is not entity_class and not isinstance(entity, entity_class):
+                    raise TypeError(
+                        f"the {meta.name} repository cannot add {type(entity).__name__}"
+                    )
+                ident = id(entity)
+                if ident in new:
                     continue
-            new[ident] = (meta, entity)
+                key = key_of(entity)
+                if key is not None and held:
+                    key = _known_key(meta, key)
+                    if key is not None and self._is_held(meta, key, entity):
+                        continue
+                new[ident] = (meta, entity)
 
     def _is_held(self, meta: EntityMeta, key: Any, entity: Any) -> bool:
         """Whether `entity` is already held (and no longer removed); refuses a second object
@@ -651,14 +658,18 @@ class UnitOfWork:
         try:
             changed = changed_keys(self._identity)
             links = await self._planner(read=True, changed=changed).plan()
-            changes = self._changes(links, changed, mark)  # ValidationError before any SQL
+            bulk = CollectorPaused(len(self._new) + len(self._removed) + links.rows)
+            with bulk:
+                changes = self._changes(links, changed, mark)  # ValidationError before SQL
         except BaseException:
             # Nothing was written: the user may fix the entities and flush again.
             self._back_to(mark)
             raise
         if not changes:
             return
-        steps = self._steps(changes)
+        bulk = CollectorPaused(changes.rows)
+        with bulk:
+            steps = self._steps(changes)
         flush = Flush(self._registry, steps, self._undo, self._written_in_transaction)
         alone = committing and self._runs_alone(steps)
         try:
@@ -669,13 +680,18 @@ class UnitOfWork:
                     await self._begin(connection)
                 self._wrote = True
                 await flush.run(connection)
-                flush.settle(self._identity, self._new, self._removed)
-                self._snapshot_collections()
+                with bulk:
+                    self._settle(flush)
         except BaseException as error:
             await self._fail(error)
             raise
         if alone:
-            await self._commit_alone(flush, connection)
+            await self._commit_alone(flush, connection, bulk)
+
+    def _settle(self, flush: Flush) -> None:
+        """Record in memory what a flush wrote, once it has."""
+        flush.settle(self._identity, self._new, self._removed)
+        self._snapshot_collections()
 
     # -- transactions ----------------------------------------------------------------------
 
@@ -707,12 +723,14 @@ class UnitOfWork:
     async def _commit(self, connection: Connection) -> None:
         await self._committed(asyncio.ensure_future(connection.commit()), _nothing, alone=False)
 
-    async def _commit_alone(self, flush: Flush, connection: Connection) -> None:
+    async def _commit_alone(
+        self, flush: Flush, connection: Connection, bulk: CollectorPaused
+    ) -> None:
         """Send a flush that is one statement without a transaction: it is the commit."""
 
         def landed() -> None:
-            flush.settle(self._identity, self._new, self._removed)
-            self._snapshot_collections()
+            with bulk:
+                self._settle(flush)
 
         running = asyncio.ensure_future(flush.run(connection, alone=True))
         await self._committed(running, landed, alone=True)
