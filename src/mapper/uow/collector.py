@@ -5,9 +5,10 @@ snapshot tuples) in one synchronous pass. CPython (3.11) starts a young collecti
 such allocations and, once enough objects have survived, a full one that walks every tracked
 object in the process: during a 100,000-row flush that was about 40% of mapper's own time,
 and what made its cost grow faster than the row count. `CollectorPaused` turns the collector
-off for such a pass and back on after it, so what the pass allocated is looked at once
-afterwards instead of many times during it. Reference counting still frees everything as
-usual; only cyclic garbage waits, and only for the length of the pass.
+off for such a pass and back on after it, then runs one young collection, so what the pass
+allocated is looked at once, by the pass, instead of many times during it or by the caller's
+next step. Reference counting still frees everything as usual; only cyclic garbage waits,
+and only for the length of the pass.
 
 It never spans an `await` (other tasks would run without the collector) and only pauses
 passes over at least `BULK_ROWS` rows. It leaves a collector that was already off alone. It
@@ -50,3 +51,6 @@ class CollectorPaused:
         if self._paused:
             self._paused = False
             gc.enable()
+            # The young objects of the pass, looked at once now: left for the next
+            # allocation, they would fall to whatever the caller does next.
+            gc.collect(0)
