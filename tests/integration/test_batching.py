@@ -130,7 +130,7 @@ async def test_bulk_passes_leave_the_cycle_collector_on_for_statements_and_after
         assert gc.isenabled()
         bad = [User(f"v{i:04d}", f"v{i:04d}@x") for i in range(1500)]
         bad[-1].name = "x" * 101
-        with pytest.raises(ValidationError, match="User.name"):
+        with pytest.raises(ValidationError, match=r"User\.name"):
             async with UnitOfWork(store, registry) as uow:
                 uow.repository(User).add_all(bad)
         assert gc.isenabled()
