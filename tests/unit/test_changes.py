@@ -23,7 +23,7 @@ from mapper import Column, EntityMap, Registry, UnitOfWorkError, ValidationError
 from mapper import types as t
 from mapper.codec import entity_codec
 from mapper.mapping import EntityMeta
-from mapper.uow.changes import ChangeSet, compute_changes, key_tuple
+from mapper.uow.changes import ChangeSet, changed_keys, compute_changes, key_tuple
 from mapper.uow.identity_map import IdentityMap
 from mapper.uow.validation import Validator, validator_for
 
@@ -260,6 +260,21 @@ def test_a_removed_entity_is_deleted_not_updated() -> None:
     assert delete.entity is profile
     assert delete.key == 1
     assert delete.version == 4
+
+
+def test_the_change_scan_leaves_out_removed_entities() -> None:
+    """changed_keys finds changed entities, but not those being removed, of any mapping."""
+    kept, gone = _profile(id=1), _profile(id=2)
+    seat = Seat(1, 7, "ann")
+    identity = IdentityMap()
+    _load(identity, kept, gone, seat)
+    for profile in (kept, gone):
+        profile.name = "Changed"
+    seat.holder = "bob"
+    profile_meta, seat_meta = registry.meta(Profile), registry.meta(Seat)
+    assert changed_keys(identity) == {profile_meta: [1, 2], seat_meta: [(1, 7)]}
+    removed = {(profile_meta, 2): gone, (seat_meta, (1, 7)): seat}
+    assert changed_keys(identity, removed) == {profile_meta: [1]}
 
 
 def test_a_removed_entity_without_snapshot_expects_no_version() -> None:

@@ -145,12 +145,22 @@ Dirty = dict[EntityMeta, list[Any]]
 """Keys of held entities that may have changed, per mapping."""
 
 
-def changed_keys(identity: IdentityMap) -> Dirty:
-    """The keys of held entities whose column values differ from their snapshots."""
+def changed_keys(
+    identity: IdentityMap, removed: Mapping[tuple[EntityMeta, Any], Any] | None = None
+) -> Dirty:
+    """The keys of held entities whose column values differ from their snapshots; entities
+    in `removed` are left out (they are deleted, not updated)."""
     dirty: Dirty = {}
+    gone: dict[EntityMeta, set[Any]] = {}
+    for meta, key in removed or ():
+        gone.setdefault(meta, set()).add(key)
     for meta, entries in identity.tables():
-        if entries.entities:
-            found = entity_codec(meta).changed(entries.entities, entries.snapshots)
+        entities = entries.entities
+        skipped = gone.get(meta)
+        if skipped:
+            entities = {k: e for k, e in entities.items() if k not in skipped}
+        if entities:
+            found = entity_codec(meta).changed(entities, entries.snapshots)
             if found:
                 dirty[meta] = found
     return dirty

@@ -622,7 +622,7 @@ class UnitOfWork:
         self._check_open("plan")
         mark = self._mark()
         try:
-            changed = changed_keys(self._identity)
+            changed = changed_keys(self._identity, self._removed)
             links = _run_sync(self._planner(read=False, changed=changed).plan())
             planned = []
             steps = self._steps(self._changes(links, changed, mark))
@@ -656,7 +656,7 @@ class UnitOfWork:
         that is one statement may be sent alone, as the commit itself."""
         mark = self._mark()
         try:
-            changed = changed_keys(self._identity)
+            changed = changed_keys(self._identity, self._removed)
             links = await self._planner(read=True, changed=changed).plan()
             bulk = CollectorPaused(len(self._new) + len(self._removed) + links.rows)
             with bulk:
