@@ -31,7 +31,7 @@ from benchmarks.timing import Stopwatch
 
 __all__ = ["main"]
 
-DEFAULT = ["insert_1k", "load_1k", "update_1k", "mixed", "load10k_change10"]
+DEFAULT = ["insert_1k", "load_1k", "update_1k", "delete_1k", "mixed", "load10k_change10"]
 MAPPER_SOURCE = str(Path(str(mapper.__file__)).resolve().parent)
 GENERATED = "<mapper generated "
 """How `codec.compile_function` names the code it compiles per mapping (loops, scans)."""
