@@ -1361,6 +1361,79 @@ async def test_cascade_reaches_a_child_moved_into_the_removed_parent(rdb: Databa
         assert sorted((c.body, c.article.title) for c in comments) == [("c", "a"), ("kept", "a")]
 
 
+async def test_a_stored_child_a_live_parent_keeps_is_spared_by_a_removed_one(
+    rdb: Database,
+) -> None:
+    """A comment left in a's comments and also appended to removed b's stays under a."""
+    async with UnitOfWork(rdb, registry) as uow:
+        uow.repository(Article).add_all([Article("a", comments=[Comment("c")]), Article("b")])
+    async with UnitOfWork(rdb, registry) as uow:
+        a, b = await uow.repository(Article).find(
+            load=[ArticleMap.comments], order_by=ArticleMap.title
+        )
+        b.comments.append(a.comments[0])
+        uow.repository(Article).remove(b)
+    async with UnitOfWork(rdb, registry) as uow:
+        comments = await uow.repository(Comment).find(load=[CommentMap.article])
+        assert [(c.body, c.article.title) for c in comments] == [("c", "a")]
+
+
+@pytest.mark.parametrize("live_first", [True, False], ids=["live_first", "removed_first"])
+async def test_a_new_child_in_a_live_and_a_removed_parent_goes_in_under_the_live_one(
+    rdb: Database, live_first: bool
+) -> None:
+    """A new comment referring to a, in both a's and removed b's comments, is inserted
+    under a, whichever collection got it first."""
+    async with UnitOfWork(rdb, registry) as uow:
+        uow.repository(Article).add_all([Article("a"), Article("b")])
+    async with UnitOfWork(rdb, registry) as uow:
+        a, b = await uow.repository(Article).find(
+            load=[ArticleMap.comments], order_by=ArticleMap.title
+        )
+        comment = Comment("both", article=a)
+        for article in (a, b) if live_first else (b, a):
+            article.comments.append(comment)
+        uow.repository(Comment).add(comment)
+        uow.repository(Article).remove(b)
+        await uow.flush()
+        assert comment.article is a and comment.id is not None
+    async with UnitOfWork(rdb, registry) as uow:
+        comments = await uow.repository(Comment).find(load=[CommentMap.article])
+        assert [(c.body, c.article.title) for c in comments] == [("both", "a")]
+
+
+async def test_set_null_spares_a_child_a_live_parent_keeps(rdb: Database) -> None:
+    """bob, left in staff's users and also appended to removed admin's, keeps staff."""
+    seeded = await seed_company(rdb)
+    async with UnitOfWork(rdb, registry) as uow:
+        staff, admin = [
+            await uow.repository(Role).get(seeded[name].id, load=[RoleMap.users])
+            for name in ("staff", "admin")
+        ]
+        admin.users.append(next(u for u in staff.users if u.name == "bob"))
+        uow.repository(Role).remove(admin)
+    async with UnitOfWork(rdb, registry) as uow:
+        found = await uow.repository(User).find(UserMap.role == seeded["staff"])
+        assert names(found) == ["bob"]
+
+
+async def test_a_one_to_one_child_its_live_owner_keeps_is_spared_by_a_removed_one(
+    rdb: Database,
+) -> None:
+    """A passport p1 still holds, also given to removed p2 (cascade), stays p1's."""
+    async with UnitOfWork(rdb, registry) as uow:
+        uow.repository(Person).add_all([Person("p1", passport=Passport("X")), Person("p2")])
+    async with UnitOfWork(rdb, registry) as uow:
+        p1, p2 = await uow.repository(Person).find(
+            load=[PersonMap.passport], order_by=PersonMap.name
+        )
+        p2.passport = p1.passport
+        uow.repository(Person).remove(p2)
+    async with UnitOfWork(rdb, registry) as uow:
+        passports = await uow.repository(Passport).find(load=[PassportMap.person])
+        assert [(p.number, p.person.name) for p in passports] == [("X", "p1")]
+
+
 async def test_a_linked_target_without_a_declared_relation_is_restricted(
     rdb: Database,
 ) -> None:

@@ -185,14 +185,15 @@ class RelationPlanner:
 
     async def _collection_changes(self) -> None:
         moves: list[tuple[RelationMeta, Any, list[Any], list[Any]]] = []
+        # Collections of removed owners: their rules decide what happens to their members
+        # and links, but a child moved into one belongs to that owner when the rule runs.
+        into_removed: list[tuple[RelationMeta, Any, list[Any]]] = []
         removed, snapshots = self._removed, self._collections
         for meta, owner in self._owners_of_remote_sides():
-            # A removed owner's rules decide what happens to its members and links, but a
-            # child moved into its collection is its child first: the rule then reaches it.
             gone = bool(removed) and (meta, _key(meta, owner)) in removed
             for relation in _remote_sides(meta):
                 if gone and relation.remote is None:
-                    continue
+                    continue  # the rule unlinks what is stored; new links are moot
                 current = getattr(owner, relation.attribute)
                 if isinstance(current, NotLoaded):
                     continue
@@ -203,7 +204,9 @@ class RelationPlanner:
                     continue  # the common case, checked without building sets
                 before = await self._members_before(relation, owner)
                 added, dropped = _difference(current, before)
-                if relation.remote is not None:
+                if gone:
+                    into_removed.append((relation, owner, added))
+                elif relation.remote is not None:
                     moves.append((relation, owner, added, dropped))
                 else:
                     self._link(relation, owner, added, dropped)
@@ -214,10 +217,41 @@ class RelationPlanner:
                 for child in added:
                     if getattr(child, relation.back.attribute) is not owner:
                         self._write(child, relation.back.attribute, owner)
+        # A removed owner gets only children no live owner keeps: one the user appended to
+        # two collections stays with the live owner, as it would without the removal.
+        for relation, owner, added in into_removed:
+            if relation.back is not None:
+                for child in added:
+                    if not self._kept_elsewhere(relation, owner, child):
+                        self._write(child, relation.back.attribute, owner)
         for relation, owner, _, dropped in moves:
             if relation.back is not None:
                 for child in dropped:
                     self._drop_child(relation, owner, child)
+
+    def _kept_elsewhere(self, relation: RelationMeta, owner: Any, child: Any) -> bool:
+        """Whether `child`, added to removed `owner`'s side of `relation`, stays with the
+        owner its reference names: a live one whose collection (or one-to-one side) still
+        holds it, or is not loaded to say otherwise."""
+        back = relation.back
+        if back is None:
+            return False
+        current = getattr(child, back.attribute)
+        if current is None or current is owner:
+            return False
+        if isinstance(current, NotLoadedReference):
+            key = placeholder_key(current)
+            return (relation.owner, key) not in self._removed
+        if not isinstance(current, relation.owner.entity):
+            return True  # left as the user set it, for the flush's checks to name
+        if (relation.owner, _key(relation.owner, current)) in self._removed:
+            return False
+        held = getattr(current, relation.attribute)
+        if isinstance(held, NotLoaded):
+            return True
+        if relation.collection:
+            return any(member is child for member in held)
+        return held is child
 
     def _drop_child(self, relation: RelationMeta, owner: Any, child: Any) -> None:
         back = relation.back
