@@ -264,17 +264,23 @@ def test_a_removed_entity_is_deleted_not_updated() -> None:
 
 def test_the_change_scan_leaves_out_removed_entities() -> None:
     """changed_keys finds changed entities, but not those being removed, of any mapping."""
-    kept, gone = _profile(id=1), _profile(id=2)
+    kept, gone, same = _profile(id=1), _profile(id=2), _profile(id=3)
     seat = Seat(1, 7, "ann")
     identity = IdentityMap()
-    _load(identity, kept, gone, seat)
+    _load(identity, kept, gone, same, seat)
     for profile in (kept, gone):
         profile.name = "Changed"
     seat.holder = "bob"
     profile_meta, seat_meta = registry.meta(Profile), registry.meta(Seat)
     assert changed_keys(identity) == {profile_meta: [1, 2], seat_meta: [(1, 7)]}
+    # One profile of three removed (the scan's result is filtered), the only seat removed
+    # (the scan leaves it out), then two profiles of three (leaves them out).
     removed = {(profile_meta, 2): gone, (seat_meta, (1, 7)): seat}
     assert changed_keys(identity, removed) == {profile_meta: [1]}
+    removed[(profile_meta, 3)] = same
+    assert changed_keys(identity, removed) == {profile_meta: [1]}
+    removed[(profile_meta, 1)] = kept
+    assert changed_keys(identity, removed) == {}
 
 
 def test_a_removed_entity_without_snapshot_expects_no_version() -> None:

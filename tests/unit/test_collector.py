@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from mapper.uow.collector import BULK_ROWS, CollectorPaused
+from mapper.uow.collector import BULK_ROWS, collector_paused
 
 
 @pytest.fixture(autouse=True)
@@ -21,21 +21,21 @@ def collector_on() -> Iterator[None]:
 
 def test_a_bulk_pass_runs_with_the_collector_off_and_turns_it_back_on() -> None:
     """A pass over BULK_ROWS rows or more runs without the collector, which comes back."""
-    with CollectorPaused(BULK_ROWS):
+    with collector_paused(BULK_ROWS):
         assert not gc.isenabled()
     assert gc.isenabled()
 
 
 def test_a_small_pass_keeps_the_collector() -> None:
     """A pass over fewer rows leaves the collector on."""
-    with CollectorPaused(BULK_ROWS - 1):
+    with collector_paused(BULK_ROWS - 1):
         assert gc.isenabled()
     assert gc.isenabled()
 
 
 def test_the_collector_comes_back_after_an_error() -> None:
     """An exception in the pass still turns the collector back on, and goes through."""
-    with pytest.raises(ValueError, match="bad row"), CollectorPaused(BULK_ROWS):
+    with pytest.raises(ValueError, match="bad row"), collector_paused(BULK_ROWS):
         raise ValueError("bad row")
     assert gc.isenabled()
 
@@ -43,15 +43,15 @@ def test_the_collector_comes_back_after_an_error() -> None:
 def test_a_collector_already_off_stays_off() -> None:
     """When the caller turned the collector off, the pass leaves it off."""
     gc.disable()
-    with CollectorPaused(BULK_ROWS * 10):
+    with collector_paused(BULK_ROWS * 10):
         assert not gc.isenabled()
     assert not gc.isenabled()
 
 
-def test_one_pause_serves_passes_one_after_another() -> None:
-    """The same object pauses each pass it is used for, and resumes after each."""
-    bulk = CollectorPaused(BULK_ROWS)
-    for _ in range(2):
-        with bulk:
+def test_a_nested_pause_leaves_the_collector_to_the_outer_one() -> None:
+    """A pass inside a pass neither turns the collector on early nor leaves it off."""
+    with collector_paused(BULK_ROWS):
+        with collector_paused(BULK_ROWS):
             assert not gc.isenabled()
-        assert gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()

@@ -233,7 +233,9 @@ class PostgresCompiler(SqlCompiler):
         """A DELETE of the batch. Its row count tells whether every row was matched; after
         earlier writes of the transaction (which keep the stale rows from being told apart
         once it has run), or on a table whose count cannot be trusted, it returns the
-        ordinals it matched; `alone`, it is guarded (see `_guarded`)."""
+        ordinals it matched; `alone`, it is guarded (see `_guarded`). Checked by its count,
+        an unversioned batch on a one-column key matches with `= ANY`, else it joins the
+        batch rows through `unnest`."""
         meta = op.meta
         versioned = op.versions is not None and meta.version is not None
         trusted = self._counted(meta)

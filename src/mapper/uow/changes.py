@@ -157,10 +157,14 @@ def changed_keys(
     for meta, entries in identity.tables():
         entities = entries.entities
         skipped = gone.get(meta)
-        if skipped:
+        if skipped and 2 * len(skipped) >= len(entities):
+            # Most of them are going: the scan skips them. Otherwise copying every held
+            # entity to leave out a few would cost more than scanning those few.
             entities = {k: e for k, e in entities.items() if k not in skipped}
         if entities:
             found = entity_codec(meta).changed(entities, entries.snapshots)
+            if skipped:
+                found = [key for key in found if key not in skipped]
             if found:
                 dirty[meta] = found
     return dirty

@@ -19,7 +19,7 @@ from typing import Any
 from mapper.codec import compile_function, entity_codec, write_attribute
 from mapper.mapping import EntityMeta, RelationMeta, per_mapping
 from mapper.placeholders import NotLoaded, NotLoadedReference
-from mapper.uow.collector import CollectorPaused
+from mapper.uow.collector import collector_paused
 from mapper.uow.identity_map import IdentityMap
 
 __all__ = [
@@ -47,7 +47,7 @@ def materialize(
 ) -> list[Any]:
     """The entities for `rows` (Python values in column order), one object per key."""
     entries = identity.table(meta)
-    with CollectorPaused(len(rows)):
+    with collector_paused(len(rows)):
         return entity_codec(meta).materialize(rows, entries.entities, entries.snapshots, track)
 
 

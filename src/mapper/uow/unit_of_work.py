@@ -56,7 +56,7 @@ from mapper.placeholders import NotLoaded
 from mapper.registry import Registry
 from mapper.uow.cascades import Collections, RelationPlanner
 from mapper.uow.changes import ChangeSet, Delete, Dirty, changed_keys, compute_changes
-from mapper.uow.collector import CollectorPaused
+from mapper.uow.collector import collector_paused
 from mapper.uow.commit_order import Step, after_writes, order_changes
 from mapper.uow.flushing import Flush, UndoLog, single_statement, undo, written_entities
 from mapper.uow.identity_map import IdentityMap
@@ -283,7 +283,7 @@ class UnitOfWork:
         held = self._identity.table(meta).entities
         if not isinstance(entities, Sized):
             entities = list(entities)
-        with CollectorPaused(len(entities)):
+        with collector_paused(len(entities)):
             for entity in entities:  # every new entity passes here: kept lean
                 if type(entity) is not entity_class and not isinstance(entity, entity_class):
                     raise TypeError(
@@ -658,8 +658,8 @@ class UnitOfWork:
         try:
             changed = changed_keys(self._identity, self._removed)
             links = await self._planner(read=True, changed=changed).plan()
-            bulk = CollectorPaused(len(self._new) + len(self._removed) + links.rows)
-            with bulk:
+            rows = len(self._new) + len(self._removed) + links.rows
+            with collector_paused(rows + sum(map(len, changed.values()))):
                 changes = self._changes(links, changed, mark)  # ValidationError before SQL
         except BaseException:
             # Nothing was written: the user may fix the entities and flush again.
@@ -667,8 +667,7 @@ class UnitOfWork:
             raise
         if not changes:
             return
-        bulk = CollectorPaused(changes.rows)
-        with bulk:
+        with collector_paused(changes.rows):
             steps = self._steps(changes)
         flush = Flush(self._registry, steps, self._undo, self._written_in_transaction)
         alone = committing and self._runs_alone(steps)
@@ -680,18 +679,18 @@ class UnitOfWork:
                     await self._begin(connection)
                 self._wrote = True
                 await flush.run(connection)
-                with bulk:
-                    self._settle(flush)
+                self._settle(flush)
         except BaseException as error:
             await self._fail(error)
             raise
         if alone:
-            await self._commit_alone(flush, connection, bulk)
+            await self._commit_alone(flush, connection)
 
     def _settle(self, flush: Flush) -> None:
         """Record in memory what a flush wrote, once it has."""
-        flush.settle(self._identity, self._new, self._removed)
-        self._snapshot_collections()
+        with collector_paused(sum(len(step.records) for step in flush.steps)):
+            flush.settle(self._identity, self._new, self._removed)
+            self._snapshot_collections()
 
     # -- transactions ----------------------------------------------------------------------
 
@@ -723,14 +722,11 @@ class UnitOfWork:
     async def _commit(self, connection: Connection) -> None:
         await self._committed(asyncio.ensure_future(connection.commit()), _nothing, alone=False)
 
-    async def _commit_alone(
-        self, flush: Flush, connection: Connection, bulk: CollectorPaused
-    ) -> None:
+    async def _commit_alone(self, flush: Flush, connection: Connection) -> None:
         """Send a flush that is one statement without a transaction: it is the commit."""
 
         def landed() -> None:
-            with bulk:
-                self._settle(flush)
+            self._settle(flush)
 
         running = asyncio.ensure_future(flush.run(connection, alone=True))
         await self._committed(running, landed, alone=True)
