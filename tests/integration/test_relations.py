@@ -1434,6 +1434,95 @@ async def test_a_one_to_one_child_its_live_owner_keeps_is_spared_by_a_removed_on
         assert [(p.number, p.person.name) for p in passports] == [("X", "p1")]
 
 
+async def test_a_child_whose_live_parent_replaced_its_collection_goes_with_a_removed_one(
+    rdb: Database,
+) -> None:
+    """A comment loaded without its article (a placeholder naming a), whose a replaced its
+    comments by an empty list, goes with removed b (cascade) when appended to b's."""
+    async with UnitOfWork(rdb, registry) as uow:
+        uow.repository(Article).add_all([Article("a", comments=[Comment("c")]), Article("b")])
+    async with UnitOfWork(rdb, registry) as uow:
+        comment = await uow.repository(Comment).first()
+        (a,) = await uow.repository(Article).find(ArticleMap.title == "a")
+        (b,) = await uow.repository(Article).find(
+            ArticleMap.title == "b", load=[ArticleMap.comments]
+        )
+        assert comment is not None
+        a.comments = []
+        b.comments.append(comment)
+        uow.repository(Article).remove(b)
+    async with UnitOfWork(rdb, registry) as uow:
+        assert await uow.repository(Comment).count() == 0
+
+
+async def test_a_child_appended_to_a_removed_restrict_parent_keeps_its_reference(
+    rdb: Database,
+) -> None:
+    """Appending an article to a category's articles (restrict) and removing the category
+    removes the category; the article keeps no category, as its reference says."""
+    async with UnitOfWork(rdb, registry) as uow:
+        uow.repository(Category).add(Category("x"))
+        uow.repository(Article).add(Article("a"))
+    async with UnitOfWork(rdb, registry) as uow:
+        (category,) = await uow.repository(Category).find(load=[CategoryMap.articles])
+        article = await uow.repository(Article).first()
+        assert article is not None
+        category.articles.append(article)
+        uow.repository(Category).remove(category)
+    async with UnitOfWork(rdb, registry) as uow:
+        assert await uow.repository(Category).count() == 0
+        (article,) = await uow.repository(Article).find(load=[ArticleMap.category])
+        assert article.category is None
+
+
+async def test_an_untracked_child_of_a_removed_parent_is_left_alone(rdb: Database) -> None:
+    """A new comment appended only to a removed article's comments, never added, is not
+    inserted and its reference is not touched."""
+    async with UnitOfWork(rdb, registry) as uow:
+        uow.repository(Article).add(Article("b"))
+    async with UnitOfWork(rdb, registry) as uow:
+        (b,) = await uow.repository(Article).find(load=[ArticleMap.comments])
+        stray = Comment("stray")
+        b.comments.append(stray)
+        uow.repository(Article).remove(b)
+        await uow.flush()
+        assert stray.article is None and stray.id is None
+    async with UnitOfWork(rdb, registry) as uow:
+        assert await uow.repository(Comment).count() == 0
+
+
+async def test_replacing_an_unloaded_cascade_collection_deletes_its_stored_children(
+    rdb: Database,
+) -> None:
+    """An article loaded without its comments, given an empty list, loses them (cascade)."""
+    async with UnitOfWork(rdb, registry) as uow:
+        uow.repository(Article).add_all(
+            [
+                Article("a", comments=[Comment("c1"), Comment("c2")]),
+                Article("b", comments=[Comment("other")]),
+            ]
+        )
+    async with UnitOfWork(rdb, registry) as uow:
+        (a,) = await uow.repository(Article).find(ArticleMap.title == "a")
+        a.comments = []
+    async with UnitOfWork(rdb, registry) as uow:
+        assert [c.body for c in await uow.repository(Comment).find()] == ["other"]
+
+
+async def test_replacing_an_unloaded_set_null_collection_clears_its_stored_children(
+    rdb: Database,
+) -> None:
+    """A role loaded without its users, given an empty list, leaves them without a role."""
+    seeded = await seed_company(rdb)
+    async with UnitOfWork(rdb, registry) as uow:
+        admin = await uow.repository(Role).get(seeded["admin"].id)
+        admin.users = []
+    async with UnitOfWork(rdb, registry) as uow:
+        found = await uow.repository(User).find(UserMap.role.is_null())
+        assert names(found) == ["ann", "cat", "dan"]
+        assert await uow.repository(User).count() == 4
+
+
 async def test_a_linked_target_without_a_declared_relation_is_restricted(
     rdb: Database,
 ) -> None:

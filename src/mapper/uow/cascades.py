@@ -192,8 +192,10 @@ class RelationPlanner:
         for meta, owner in self._owners_of_remote_sides():
             gone = bool(removed) and (meta, _key(meta, owner)) in removed
             for relation in _remote_sides(meta):
-                if gone and relation.remote is None:
-                    continue  # the rule unlinks what is stored; new links are moot
+                if gone and (relation.remote is None or relation not in _delete_rules(meta)):
+                    # Links: the rule unlinks what is stored. Restrict: the foreign key
+                    # refuses while children exist, which only the stored ones can be.
+                    continue
                 current = getattr(owner, relation.attribute)
                 if isinstance(current, NotLoaded):
                     continue
@@ -217,45 +219,62 @@ class RelationPlanner:
                 for child in added:
                     if getattr(child, relation.back.attribute) is not owner:
                         self._write(child, relation.back.attribute, owner)
-        # A removed owner gets only children no live owner keeps: one the user appended to
-        # two collections stays with the live owner, as it would without the removal.
+        # A removed owner gets only tracked children no live owner keeps: one the user
+        # appended to two collections stays with the live owner, as without the removal.
         for relation, owner, added in into_removed:
-            if relation.back is not None:
-                for child in added:
-                    if not self._kept_elsewhere(relation, owner, child):
-                        self._write(child, relation.back.attribute, owner)
+            back = relation.back
+            if back is None:
+                continue
+            for child in added:
+                if (
+                    getattr(child, back.attribute) is not owner
+                    and self._tracked(relation.target, child)
+                    and not self._stays(relation, child)
+                ):
+                    self._write(child, back.attribute, owner)
         for relation, owner, _, dropped in moves:
             if relation.back is not None:
                 for child in dropped:
                     self._drop_child(relation, owner, child)
 
-    def _kept_elsewhere(self, relation: RelationMeta, owner: Any, child: Any) -> bool:
-        """Whether `child`, added to removed `owner`'s side of `relation`, stays with the
-        owner its reference names: a live one whose collection (or one-to-one side) still
-        holds it, or is not loaded to say otherwise."""
+    def _tracked(self, meta: EntityMeta, entity: Any) -> bool:
+        """Whether the unit of work holds `entity` or will insert it."""
+        if id(entity) in self._new:
+            return True
+        key = entity_codec(meta).key(entity)
+        return key is not None and self._identity.holds(meta, key, entity)
+
+    def _stays(self, relation: RelationMeta, child: Any) -> bool:
+        """Whether `child`, added to a removed owner's side of `relation`, stays where its
+        reference says: with a live owner that still holds it or whose side is not loaded
+        (nothing says it let the child go), or with a value that is no owner at all, which
+        the flush's checks then name."""
         back = relation.back
-        if back is None:
+        reference = None if back is None else getattr(child, back.attribute)
+        if reference is None:
             return False
-        current = getattr(child, back.attribute)
-        if current is None or current is owner:
+        if isinstance(reference, NotLoadedReference):
+            key = placeholder_key(reference)
+            parent = self._identity.get(relation.owner, key)
+        elif isinstance(reference, relation.owner.entity):
+            parent, key = reference, _key(relation.owner, reference)
+        else:
+            return True
+        if key is not None and (relation.owner, key) in self._removed:
             return False
-        if isinstance(current, NotLoadedReference):
-            key = placeholder_key(current)
-            return (relation.owner, key) not in self._removed
-        if not isinstance(current, relation.owner.entity):
-            return True  # left as the user set it, for the flush's checks to name
-        if (relation.owner, _key(relation.owner, current)) in self._removed:
-            return False
-        held = getattr(current, relation.attribute)
-        if isinstance(held, NotLoaded):
+        members = None if parent is None else getattr(parent, relation.attribute)
+        if members is None or isinstance(members, NotLoaded):
             return True
         if relation.collection:
-            return any(member is child for member in held)
-        return held is child
+            return any(member is child for member in members)
+        return members is child
 
     def _drop_child(self, relation: RelationMeta, owner: Any, child: Any) -> None:
         back = relation.back
-        if back is None or getattr(child, back.attribute) is not owner:
+        if back is None:
+            return
+        # A stored child read for a replaced collection refers to it by a placeholder.
+        if not _points_at(getattr(child, back.attribute), owner, _key(relation.owner, owner)):
             return  # moved to another owner meanwhile
         if relation.on_delete == "cascade":
             self._remove(relation.target, child)
