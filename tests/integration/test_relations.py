@@ -265,6 +265,24 @@ async def seed_company(db: Database) -> dict[str, Any]:
     }
 
 
+async def seed_articles(db: Database) -> None:
+    """Articles a (with comment c) and b (with none)."""
+    async with UnitOfWork(db, registry) as uow:
+        uow.repository(Article).add_all([Article("a", comments=[Comment("c")]), Article("b")])
+
+
+async def articles_with_comments(uow: UnitOfWork) -> list[Article]:
+    """Every article with its comments loaded, by title."""
+    return await uow.repository(Article).find(load=[ArticleMap.comments], order_by=ArticleMap.title)
+
+
+async def comments_by_article(db: Database) -> list[tuple[str, str]]:
+    """Every stored comment as (body, its article's title), sorted."""
+    async with UnitOfWork(db, registry) as uow:
+        comments = await uow.repository(Comment).find(load=[CommentMap.article])
+    return sorted((c.body, c.article.title) for c in comments)
+
+
 @contextlib.asynccontextmanager
 async def opened(db: Database) -> AsyncIterator[UnitOfWork]:
     """A unit of work closed (never committed) on leaving, whatever happened inside."""
@@ -1063,12 +1081,9 @@ async def test_removing_from_a_cascade_collection_deletes_the_child(rdb: Databas
 
 async def test_a_child_moved_between_collections_is_kept(rdb: Database) -> None:
     """Moving a comment from one article's cascade collection to another's updates it."""
+    await seed_articles(rdb)
     async with UnitOfWork(rdb, registry) as uow:
-        uow.repository(Article).add_all([Article("a", comments=[Comment("c")]), Article("b")])
-    async with UnitOfWork(rdb, registry) as uow:
-        a, b = await uow.repository(Article).find(
-            load=[ArticleMap.comments], order_by=ArticleMap.title
-        )
+        a, b = await articles_with_comments(uow)
         comment = a.comments.pop()
         b.comments.append(comment)
     async with UnitOfWork(rdb, registry) as uow:
@@ -1305,23 +1320,20 @@ async def test_set_null_leaves_a_child_moved_to_another_parent(rdb: Database) ->
 
 async def test_cascade_spares_a_child_moved_to_another_parent(rdb: Database) -> None:
     """Removing an article keeps a comment moved to another article in the same flush."""
-    async with UnitOfWork(rdb, registry) as uow:
-        uow.repository(Article).add_all([Article("a", comments=[Comment("c")]), Article("b")])
+    await seed_articles(rdb)
     async with UnitOfWork(rdb, registry) as uow:
         a, b = await uow.repository(Article).find(order_by=ArticleMap.title)
         comment = await uow.repository(Comment).first()
         assert comment is not None
         comment.article = b
         uow.repository(Article).remove(a)
-    async with UnitOfWork(rdb, registry) as uow:
-        comments = await uow.repository(Comment).find(load=[CommentMap.article])
-        assert [(c.body, c.article.title) for c in comments] == [("c", "b")]
+    assert await comments_by_article(rdb) == [("c", "b")]
 
 
 async def test_set_null_reaches_a_new_child_moved_into_the_removed_parent(
     rdb: Database,
 ) -> None:
-    """A new comment moved by collections into a removed set-null role's users loses it."""
+    """A new user moved by collections into a removed set-null role's users loses the role."""
     seeded = await seed_company(rdb)
     async with UnitOfWork(rdb, registry) as uow:
         staff, admin = [
@@ -1344,38 +1356,28 @@ async def test_set_null_reaches_a_new_child_moved_into_the_removed_parent(
 
 async def test_cascade_reaches_a_child_moved_into_the_removed_parent(rdb: Database) -> None:
     """A comment moved by collections into a removed article's comments is deleted with it."""
+    await seed_articles(rdb)
     async with UnitOfWork(rdb, registry) as uow:
-        uow.repository(Article).add_all([Article("a", comments=[Comment("c")]), Article("b")])
-    async with UnitOfWork(rdb, registry) as uow:
-        a, b = await uow.repository(Article).find(
-            load=[ArticleMap.comments], order_by=ArticleMap.title
-        )
+        a, b = await articles_with_comments(uow)
         kept, moved = Comment("kept"), Comment("moved")
         a.comments.extend([kept, moved])
         uow.repository(Comment).add_all([kept, moved])
         a.comments.remove(moved)
         b.comments.append(moved)
         uow.repository(Article).remove(b)
-    async with UnitOfWork(rdb, registry) as uow:
-        comments = await uow.repository(Comment).find(load=[CommentMap.article])
-        assert sorted((c.body, c.article.title) for c in comments) == [("c", "a"), ("kept", "a")]
+    assert await comments_by_article(rdb) == [("c", "a"), ("kept", "a")]
 
 
 async def test_a_stored_child_a_live_parent_keeps_is_spared_by_a_removed_one(
     rdb: Database,
 ) -> None:
     """A comment left in a's comments and also appended to removed b's stays under a."""
+    await seed_articles(rdb)
     async with UnitOfWork(rdb, registry) as uow:
-        uow.repository(Article).add_all([Article("a", comments=[Comment("c")]), Article("b")])
-    async with UnitOfWork(rdb, registry) as uow:
-        a, b = await uow.repository(Article).find(
-            load=[ArticleMap.comments], order_by=ArticleMap.title
-        )
+        a, b = await articles_with_comments(uow)
         b.comments.append(a.comments[0])
         uow.repository(Article).remove(b)
-    async with UnitOfWork(rdb, registry) as uow:
-        comments = await uow.repository(Comment).find(load=[CommentMap.article])
-        assert [(c.body, c.article.title) for c in comments] == [("c", "a")]
+    assert await comments_by_article(rdb) == [("c", "a")]
 
 
 @pytest.mark.parametrize("live_first", [True, False], ids=["live_first", "removed_first"])
@@ -1387,9 +1389,7 @@ async def test_a_new_child_in_a_live_and_a_removed_parent_goes_in_under_the_live
     async with UnitOfWork(rdb, registry) as uow:
         uow.repository(Article).add_all([Article("a"), Article("b")])
     async with UnitOfWork(rdb, registry) as uow:
-        a, b = await uow.repository(Article).find(
-            load=[ArticleMap.comments], order_by=ArticleMap.title
-        )
+        a, b = await articles_with_comments(uow)
         comment = Comment("both", article=a)
         for article in (a, b) if live_first else (b, a):
             article.comments.append(comment)
@@ -1397,9 +1397,7 @@ async def test_a_new_child_in_a_live_and_a_removed_parent_goes_in_under_the_live
         uow.repository(Article).remove(b)
         await uow.flush()
         assert comment.article is a and comment.id is not None
-    async with UnitOfWork(rdb, registry) as uow:
-        comments = await uow.repository(Comment).find(load=[CommentMap.article])
-        assert [(c.body, c.article.title) for c in comments] == [("both", "a")]
+    assert await comments_by_article(rdb) == [("both", "a")]
 
 
 async def test_set_null_spares_a_child_a_live_parent_keeps(rdb: Database) -> None:
@@ -1439,8 +1437,7 @@ async def test_a_child_whose_live_parent_replaced_its_collection_goes_with_a_rem
 ) -> None:
     """A comment loaded without its article (a placeholder naming a), whose a replaced its
     comments by an empty list, goes with removed b (cascade) when appended to b's."""
-    async with UnitOfWork(rdb, registry) as uow:
-        uow.repository(Article).add_all([Article("a", comments=[Comment("c")]), Article("b")])
+    await seed_articles(rdb)
     async with UnitOfWork(rdb, registry) as uow:
         comment = await uow.repository(Comment).first()
         (a,) = await uow.repository(Article).find(ArticleMap.title == "a")
