@@ -189,7 +189,10 @@ class Connection(Protocol):
         ...
 
     async def close(self, *, discard: bool) -> None:
-        """Give the connection back to its pool, or throw it away if `discard`."""
+        """Give the connection back to its pool, or throw it away if `discard`.
+
+        It completes even if the caller is cancelled meanwhile: a backend whose release can
+        be interrupted at an `await` shields it (its driver's pool may do so already)."""
         ...
 
 
@@ -375,14 +378,14 @@ class Database:
             self._holder_of[id(connection)] = task
 
     async def release(self, connection: Connection, *, discard: bool = False) -> None:
-        """Give a connection back; shielded, so a cancelled caller still returns it."""
+        """Give a connection back; a cancelled caller still returns it (`Connection.close`)."""
         # The task that acquired it, which need not be the one giving it back (a finaliser).
         task = self._holder_of.pop(id(connection), None)
         if task is not None:
             self._holders[task] -= 1
             if not self._holders[task]:
                 del self._holders[task]
-        await asyncio.shield(connection.close(discard=discard))
+        await connection.close(discard=discard)
 
     async def run(
         self, fn: Callable[[], Awaitable[T]], *, attempts: int = 3, backoff: float = 0.01

@@ -375,6 +375,24 @@ async def _settle_pool(db: Database, timeout: float = 5.0) -> None:
             await asyncio.sleep(0.01)
 
 
+@pytest.mark.parametrize("discard", [False, True], ids=["pooled", "discarded"])
+async def test_a_release_cancelled_midway_still_returns_the_connection(
+    store: Database, discard: bool
+) -> None:
+    """A caller cancelled while it gives a connection back gets CancelledError; the
+    connection still goes back (or away), and the pool serves the next unit of work."""
+    for _ in range(20):
+        connection = await store.acquire()
+        releasing = asyncio.ensure_future(store.release(connection, discard=discard))
+        await asyncio.sleep(0)  # inside the release, at its first wait (if it has one)
+        releasing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await releasing
+        await _settle_pool(store)
+    async with UnitOfWork(store, registry) as uow:
+        assert await uow.repository(User).count() == 0
+
+
 async def test_fifty_cancellations_leak_no_connection(store: Database) -> None:
     """Cancelling units of work at random points 50 times leaves the pool whole."""
     await seed(store)

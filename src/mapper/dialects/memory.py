@@ -340,6 +340,8 @@ class MemoryConnection:
         self._end()
 
     async def close(self, *, discard: bool) -> None:
+        # Never suspends (the pool's release and closer do not wait), so a cancellation
+        # cannot cut it short.
         self._end()  # never back to the pool mid-transaction
         await self._dialect.release(self, discard)
 

@@ -518,6 +518,10 @@ class PostgresConnection(SqlConnection):
     a short count asks which rows were stale, with one more query.
     """
 
+    # asyncpg's Pool.release shields the release itself (0.32: `asyncio.shield(ch.release())`),
+    # and terminating a discarded connection does not wait: no task of our own is needed.
+    release_shields_itself: ClassVar[bool] = True
+
     def __init__(self, dialect: PostgresDialect, raw: Any) -> None:
         super().__init__(dialect)
         self._pg = dialect

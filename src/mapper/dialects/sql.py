@@ -90,6 +90,9 @@ class SqlConnection(abc.ABC):
     """One driver connection running compiled statements; subclasses make the driver calls."""
 
     begin_sql: ClassVar[str] = _BEGIN
+    release_shields_itself: ClassVar[bool] = False
+    """Whether `_release` completes even when its caller is cancelled (the driver's pool
+    shields it); otherwise `close` shields it, at the price of a task per release."""
 
     def __init__(self, dialect: SqlDialect) -> None:
         self._dialect = dialect
@@ -318,4 +321,8 @@ class SqlConnection(abc.ABC):
             raise
 
     async def close(self, *, discard: bool) -> None:
-        await self._release(discard or self.broken)
+        releasing = self._release(discard or self.broken)
+        if self.release_shields_itself:
+            await releasing
+        else:
+            await asyncio.shield(releasing)
