@@ -469,7 +469,7 @@ def test_relations_match_a_plain_model(
         run_state_machine_as_test(
             machine,
             settings=settings(
-                max_examples=min(settings.default.max_examples, 100),
+                max_examples=settings.default.max_examples,
                 stateful_step_count=30,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
             ),
