@@ -227,6 +227,12 @@ class WrongReference:
         self.expected = expected
 
     def rule(self) -> str:
+        if type(self.value) is NotLoadedReference:
+            other = self.value._mapper_relation.target.name
+            return (
+                f"expected a {self.expected.__name__} (or None), got the unloaded reference "
+                f"of another relation, to a {other}; assign the related entity"
+            )
         return (
             f"expected a {self.expected.__name__} (or None), got {type(self.value).__name__}; "
             "assign the related entity, not its key"
@@ -238,14 +244,18 @@ class WrongReference:
 
 def _foreign_key(relation: RelationMeta) -> Callable[[Any], Any]:
     """The foreign key a relation attribute's value stands for."""
-    target_key = operator.attrgetter(relation.target.primary_key[0].attribute)
-    target_class = relation.target.entity
+    target = relation.target
+    target_key = operator.attrgetter(target.primary_key[0].attribute)
+    target_class = target.entity
 
     def foreign_key(value: Any) -> Any:
         if value is None:
             return None
         if type(value) is NotLoadedReference:
-            return placeholder_key(value)
+            # Another relation's placeholder stands for a row of its own target's table.
+            if value._mapper_relation.target is target:
+                return placeholder_key(value)
+            return WrongReference(value, target_class)
         if not isinstance(value, target_class):
             return WrongReference(value, target_class)
         key = target_key(value)
@@ -266,13 +276,15 @@ def _value_expressions(meta: EntityMeta, namespace: dict[str, Any]) -> tuple[lis
         relation = meta.relations[column.via]
         namespace[f"_k{position}"] = _foreign_key(relation)
         namespace[f"_t{position}"] = relation.target.entity
+        namespace[f"_g{position}"] = relation
         target_key = relation.target.primary_key[0].attribute
         r = f"r{position}"
-        # What most rows hold is read inline: an untouched placeholder's key, or the key of a
-        # stored target; the function handles None, new targets and wrong values.
+        # What most rows hold is read inline: an untouched placeholder of this relation, or
+        # the key of a stored target; the function handles None, new targets, other
+        # relations' placeholders and wrong values.
         prelude += [
             f"    {r} = e.{column.via}",
-            f"    if type({r}) is _Ref:",
+            f"    if type({r}) is _Ref and {r}._mapper_relation is _g{position}:",
             f"        {r} = {r}._mapper_key",
             f"    elif type({r}) is _t{position} and {r}.{target_key} is not None:",
             f"        {r} = {r}.{target_key}",

@@ -1520,6 +1520,55 @@ async def test_replacing_an_unloaded_set_null_collection_clears_its_stored_child
         assert await uow.repository(User).count() == 4
 
 
+@pytest.mark.parametrize("entity", ["loaded", "new"])
+async def test_another_relations_placeholder_is_refused_before_any_write(
+    rdb: Database, entity: str
+) -> None:
+    """A user's unloaded role given as a comment's article is refused, naming Comment.article
+    and Role, before anything is written."""
+    seeded = await seed_company(rdb)
+    await seed_articles(rdb)
+    with statements(rdb) as log:
+        with pytest.raises(ValidationError) as refused:
+            async with UnitOfWork(rdb, registry) as uow:
+                ann = await uow.repository(User).get(seeded["ann"].id)
+                if entity == "loaded":
+                    comment = await uow.repository(Comment).first()
+                    assert comment is not None
+                    comment.article = ann.role
+                else:
+                    uow.repository(Comment).add(Comment("stray", article=ann.role))
+    (violation,) = refused.value.violations
+    assert (violation.entity, violation.attribute) == ("Comment", "article")
+    assert "expected a Article" in violation.rule and "to a Role" in violation.rule
+    assert set(log.operations()) == {"select"}
+    assert await comments_by_article(rdb) == [("c", "a")]
+
+
+async def test_a_collection_holding_what_is_not_its_entity_is_refused_before_any_write(
+    rdb: Database,
+) -> None:
+    """None and a Role in an article's comments, and a string in its tags, are all
+    refused at once, naming Article.comments and Article.tags, before any write."""
+    await seed_articles(rdb)
+    with statements(rdb) as log:
+        with pytest.raises(ValidationError) as refused:
+            async with UnitOfWork(rdb, registry) as uow:
+                a = (await articles_with_comments(uow))[0]
+                await uow.load([a], ArticleMap.tags)
+                a.comments.extend([None, Role("intruder")])
+                a.tags.append("red")  # type: ignore[arg-type]
+    found = {(v.entity, v.attribute, repr(v.value)) for v in refused.value.violations}
+    assert found == {
+        ("Article", "comments", "None"),
+        ("Article", "comments", repr(Role("intruder"))),
+        ("Article", "tags", "'red'"),
+    }
+    assert all("expected" in v.rule for v in refused.value.violations)
+    assert set(log.operations()) == {"select"}
+    assert await comments_by_article(rdb) == [("c", "a")]
+
+
 async def test_a_linked_target_without_a_declared_relation_is_restricted(
     rdb: Database,
 ) -> None:

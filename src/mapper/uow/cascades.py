@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from mapper.codec import PendingKey, entity_codec
+from mapper.errors import ValidationError, Violation
 from mapper.mapping import EntityMeta, RelationMeta, per_mapping
 from mapper.placeholders import NotLoaded, NotLoadedReference, placeholder_key
 from mapper.registry import Registry
@@ -188,6 +189,7 @@ class RelationPlanner:
         # Collections of removed owners: their rules decide what happens to their members
         # and links, but a child moved into one belongs to that owner when the rule runs.
         into_removed: list[tuple[RelationMeta, Any, list[Any]]] = []
+        wrong: list[Violation] = []  # members that are not the relation's entities
         removed, snapshots = self._removed, self._collections
         for meta, owner in self._owners_of_remote_sides():
             gone = bool(removed) and (meta, _key(meta, owner)) in removed
@@ -206,12 +208,18 @@ class RelationPlanner:
                     continue  # the common case, checked without building sets
                 before = await self._members_before(relation, owner)
                 added, dropped = _difference(current, before)
+                strangers = [m for m in added if not isinstance(m, relation.target.entity)]
+                if strangers:
+                    wrong.extend(_stranger(meta, relation, member) for member in strangers)
+                    continue
                 if gone:
                     into_removed.append((relation, owner, added))
                 elif relation.remote is not None:
                     moves.append((relation, owner, added, dropped))
                 else:
                     self._link(relation, owner, added, dropped)
+        if wrong:
+            raise ValidationError(wrong)
         # Every child's new owner first, then what was dropped: a child moved from one
         # collection to another is kept, whichever owner comes first.
         for relation, owner, added, _ in moves:
@@ -381,6 +389,17 @@ class RelationPlanner:
                 if meta is relation.target and getattr(entity, back.attribute) is owner:
                     found.setdefault(id(entity), entity)
         return list(found.values())
+
+
+def _stranger(meta: EntityMeta, relation: RelationMeta, member: Any) -> Violation:
+    """The violation of a collection (or one-to-one side) holding what is not its entity."""
+    expected = relation.target.name
+    rule = (
+        f"expected {expected} entities in the collection, got {type(member).__name__}"
+        if relation.collection
+        else f"expected a {expected} (or None), got {type(member).__name__}"
+    )
+    return Violation(meta.name, relation.attribute, member, rule)
 
 
 def _points_at(value: Any, owner: Any, owner_key: Any) -> bool:
