@@ -37,6 +37,7 @@ __all__ = [
     "RowCodec",
     "compile_function",
     "entity_codec",
+    "reference_kind",
     "row_codec",
     "write_attribute",
 ]
@@ -169,16 +170,37 @@ def _materialize_function(meta: EntityMeta, snapshot: Callable[..., Any]) -> Mat
 _REFERENCE_CACHE_SIZE = 4096
 
 
+@per_mapping
+def _reference_kinds(meta: EntityMeta) -> dict[str, type[NotLoadedReference]]:
+    """`reference_kind` of each relation of `meta` made so far, by attribute."""
+    return {}
+
+
+def reference_kind(relation: RelationMeta) -> type[NotLoadedReference]:
+    """The class of `relation`'s placeholders: a subclass of `NotLoadedReference` of its
+    own, so the loops that run per row tell this relation's placeholders from another's
+    (assigned by mistake) by their type alone."""
+    kinds = _reference_kinds(relation.owner)
+    kind = kinds.get(relation.attribute)
+    if kind is None:
+        namespace = {"__slots__": (), "__module__": NotLoadedReference.__module__}
+        kind = kinds[relation.attribute] = type(
+            NotLoadedReference.__name__, (NotLoadedReference,), namespace
+        )
+    return kind
+
+
 def _reference_cache(
     relation: RelationMeta,
 ) -> tuple[dict[Any, NotLoadedReference], Callable[[Any], NotLoadedReference]]:
     """A bounded cache of a relation's placeholders by foreign key, and what fills it."""
     cache: dict[Any, NotLoadedReference] = {}
+    kind = reference_kind(relation)
 
     def make(key: Any) -> NotLoadedReference:
         if len(cache) >= _REFERENCE_CACHE_SIZE:
             cache.clear()  # bounded: a placeholder is cheap to build again
-        placeholder = cache[key] = NotLoadedReference(relation, key)
+        placeholder = cache[key] = kind(relation, key)
         return placeholder
 
     return cache, make
@@ -227,7 +249,7 @@ class WrongReference:
         self.expected = expected
 
     def rule(self) -> str:
-        if type(self.value) is NotLoadedReference:
+        if isinstance(self.value, NotLoadedReference):
             other = self.value._mapper_relation.target.name
             return (
                 f"expected a {self.expected.__name__} (or None), got the unloaded reference "
@@ -251,7 +273,7 @@ def _foreign_key(relation: RelationMeta) -> Callable[[Any], Any]:
     def foreign_key(value: Any) -> Any:
         if value is None:
             return None
-        if type(value) is NotLoadedReference:
+        if isinstance(value, NotLoadedReference):
             # Another relation's placeholder stands for a row of its own target's table.
             if value._mapper_relation.target is target:
                 return placeholder_key(value)
@@ -267,7 +289,6 @@ def _foreign_key(relation: RelationMeta) -> Callable[[Any], Any]:
 def _value_expressions(meta: EntityMeta, namespace: dict[str, Any]) -> tuple[list[str], list[str]]:
     """Source computing each column value of entity `e`: (statements, one expression each)."""
     prelude, parts = [], []
-    namespace["_Ref"] = NotLoadedReference
     for column in meta.columns:
         if column.via is None:
             parts.append(f"e.{column.attribute}")
@@ -276,7 +297,7 @@ def _value_expressions(meta: EntityMeta, namespace: dict[str, Any]) -> tuple[lis
         relation = meta.relations[column.via]
         namespace[f"_k{position}"] = _foreign_key(relation)
         namespace[f"_t{position}"] = relation.target.entity
-        namespace[f"_g{position}"] = relation
+        namespace[f"_g{position}"] = reference_kind(relation)
         target_key = relation.target.primary_key[0].attribute
         r = f"r{position}"
         # What most rows hold is read inline: an untouched placeholder of this relation, or
@@ -284,7 +305,7 @@ def _value_expressions(meta: EntityMeta, namespace: dict[str, Any]) -> tuple[lis
         # relations' placeholders and wrong values.
         prelude += [
             f"    {r} = e.{column.via}",
-            f"    if type({r}) is _Ref and {r}._mapper_relation is _g{position}:",
+            f"    if type({r}) is _g{position}:",
             f"        {r} = {r}._mapper_key",
             f"    elif type({r}) is _t{position} and {r}.{target_key} is not None:",
             f"        {r} = {r}.{target_key}",

@@ -1545,6 +1545,25 @@ async def test_another_relations_placeholder_is_refused_before_any_write(
     assert await comments_by_article(rdb) == [("c", "a")]
 
 
+async def test_loading_a_relation_leaves_another_relations_placeholder_alone(
+    rdb: Database,
+) -> None:
+    """uow.load() of comments' articles does not turn a role placeholder given as an article
+    into the article with the same key; the flush still refuses it."""
+    seeded = await seed_company(rdb)
+    await seed_articles(rdb)
+    with pytest.raises(ValidationError, match=r"Comment\.article"):
+        async with UnitOfWork(rdb, registry) as uow:
+            ann = await uow.repository(User).get(seeded["ann"].id)
+            comment = await uow.repository(Comment).first()
+            assert comment is not None
+            role = ann.role
+            comment.article = role
+            await uow.load([comment], CommentMap.article)
+            assert comment.article is role
+    assert await comments_by_article(rdb) == [("c", "a")]
+
+
 async def test_a_collection_holding_what_is_not_its_entity_is_refused_before_any_write(
     rdb: Database,
 ) -> None:

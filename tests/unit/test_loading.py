@@ -139,7 +139,7 @@ class TestFillReferences:
         strict = object.__new__(Strict)
         for field in attrs.fields(member.entity):
             object.__setattr__(strict, field.name, getattr(owner, field.name))
-        assert type(strict.team) is NotLoadedReference
+        assert isinstance(strict.team, NotLoadedReference)
         seven = hold(identity, team, 7, "seven")
         fill_references(identity, [strict, owner], member.relations["team"])
         assert strict.team is seven and owner.team is seven

@@ -16,9 +16,9 @@ import operator
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from mapper.codec import compile_function, entity_codec, write_attribute
+from mapper.codec import compile_function, entity_codec, reference_kind, write_attribute
 from mapper.mapping import EntityMeta, RelationMeta, per_mapping
-from mapper.placeholders import NotLoaded, NotLoadedReference
+from mapper.placeholders import NotLoaded
 from mapper.uow.collector import collector_paused
 from mapper.uow.identity_map import IdentityMap
 
@@ -152,7 +152,7 @@ def _reference_loops(relation: RelationMeta) -> _ReferenceLoops:
         f"{store}"
     )
     namespace: dict[str, Any] = {
-        "_Ref": NotLoadedReference,
+        "_Ref": reference_kind(relation),  # this relation's placeholders, not another's
         "_cls": entity,
         "_set": write_attribute,
     }
