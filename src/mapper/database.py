@@ -360,32 +360,33 @@ class Database:
             size, in_use = self._dialect.pool_status()
             raise PoolTimeout(size, in_use, time.monotonic() - started) from None
         if task is not None:
-            self._holders[task] = self._holders.get(task, 0) + 1
-            self._holder_of[id(connection)] = task
+            self._hold(connection, task)
         return connection
 
-    def hand_over(self, connection: Connection, task: asyncio.Future[Any]) -> None:
+    def hand_over(self, connection: Connection, task: asyncio.Task[Any]) -> None:
         """Count `connection` as held by `task` from now on, not by the task that acquired
         it: a unit of work's commit that outlives its caller's cancellation keeps the
         connection, and the caller may open another unit of work and wait for one."""
-        holder = self._holder_of.pop(id(connection), None)
-        if holder is not None:
-            self._holders[holder] -= 1
-            if not self._holders[holder]:
-                del self._holders[holder]
-        if isinstance(task, asyncio.Task):
-            self._holders[task] = self._holders.get(task, 0) + 1
-            self._holder_of[id(connection)] = task
+        self._forget_holder(connection)
+        self._hold(connection, task)
+
+    def _hold(self, connection: Connection, task: asyncio.Task[Any]) -> None:
+        self._holders[task] = self._holders.get(task, 0) + 1
+        self._holder_of[id(connection)] = task
 
     async def release(self, connection: Connection, *, discard: bool = False) -> None:
         """Give a connection back; a cancelled caller still returns it (`Connection.close`)."""
-        # The task that acquired it, which need not be the one giving it back (a finaliser).
+        self._forget_holder(connection)
+        await connection.close(discard=discard)
+
+    def _forget_holder(self, connection: Connection) -> None:
+        """Stop counting `connection` against the task holding it, which need not be the
+        one giving it back (a finaliser, a settling commit)."""
         task = self._holder_of.pop(id(connection), None)
         if task is not None:
             self._holders[task] -= 1
             if not self._holders[task]:
                 del self._holders[task]
-        await connection.close(discard=discard)
 
     async def run(
         self, fn: Callable[[], Awaitable[T]], *, attempts: int = 3, backoff: float = 0.01

@@ -397,7 +397,7 @@ class MemoryConnection:
         return False
 
     async def insert(self, op: InsertBatch, alone: bool = False) -> list[tuple[Any, ...]]:
-        refuse_alone("memory", alone)
+        refuse_alone(self._dialect.name, alone)
         rows = [_bind(row_codec(op.meta, "memory"), op.columns, row) for row in op.rows]
         generated: list[tuple[Any, ...]] = await self._statement(
             "insert",
@@ -427,7 +427,7 @@ class MemoryConnection:
         return [tuple(row[c.position] for c in op.returning) for row in rows]
 
     async def update(self, op: UpdateBatch, alone: bool = False) -> list[int]:
-        refuse_alone("memory", alone)
+        refuse_alone(self._dialect.name, alone)
         codec = row_codec(op.meta, "memory")
         keys = [_bind(codec, op.meta.primary_key, key) for key in op.keys]
         values = [_bind(codec, op.columns, row) for row in op.values]
@@ -470,7 +470,7 @@ class MemoryConnection:
     async def delete(
         self, op: DeleteBatch, after_writes: bool = False, alone: bool = False
     ) -> list[int]:
-        refuse_alone("memory", alone)
+        refuse_alone(self._dialect.name, alone)
         codec = row_codec(op.meta, "memory")
         keys = [_bind(codec, op.meta.primary_key, key) for key in op.keys]
         stale: list[int] = await self._statement(

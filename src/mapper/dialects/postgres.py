@@ -76,7 +76,7 @@ _ROWS = '"__mapper_rows"'
 # as one statement: an ordinary table, no inheritance parent, with no rules (a data-modifying
 # WITH refuses most) and no triggers of its own (one may drop or redirect rows, so an INSERT
 # would return fewer keys than it was given after its commit; foreign keys' internal
-# triggers do neither). NULLs when there is no such table.
+# triggers do neither). No row when there is no such table.
 _TABLE_FACTS = """
 SELECT (c.relkind = 'p' OR (c.relkind = 'r' AND NOT c.relhassubclass)) AND EXISTS (
     SELECT 1 FROM pg_index i
@@ -248,18 +248,20 @@ class PostgresCompiler(SqlCompiler):
             table = self.quote(meta.table)
             if by_any:
                 column = meta.primary_key[0]
+                arrays = 1
                 sql = (
                     f"DELETE FROM {table} WHERE {table}.{self.quote(column.name)}"
                     f"=ANY($1::{self._array_type(column)})"
                 )
-                return _guarded(sql, 2, unique_keys=True) if alone else sql
-            array_columns, aliases, conditions = self._row_match(meta, versioned)
-            sql = (
-                f"DELETE FROM {table} USING {self._unnest(array_columns, aliases)} "
-                f"WHERE {' AND '.join(conditions)}"
-            )
+            else:
+                array_columns, aliases, conditions = self._row_match(meta, versioned)
+                arrays = len(array_columns)
+                sql = (
+                    f"DELETE FROM {table} USING {self._unnest(array_columns, aliases)} "
+                    f"WHERE {' AND '.join(conditions)}"
+                )
             if alone:
-                return _guarded(sql, len(array_columns) + 1, unique_keys=trusted)
+                return _guarded(sql, arrays + 1, unique_keys=trusted)
             return f"{sql} RETURNING {_ROWS}.ord" if returning else sql
 
         key = ("delete", meta, versioned, returning, alone, trusted)
@@ -514,8 +516,9 @@ class PostgresConnection(SqlConnection):
     """One pooled asyncpg connection.
 
     UPDATE and DELETE are checked by the row count the server reports (GUARANTEES G6), not
-    by returning a row per match: RETURNING makes a 1,000-row DELETE a quarter slower. Only
-    a short count asks which rows were stale, with one more query.
+    by returning a row per match: RETURNING makes a 1,000-row DELETE a quarter slower (a
+    commit's lone statement counts its RETURNING rows in the server: `_guarded`). Only a
+    short count asks which rows were stale, with one more query.
     """
 
     # asyncpg's Pool.release shields the release itself (0.32: `asyncio.shield(ch.release())`),
@@ -579,13 +582,7 @@ class PostgresConnection(SqlConnection):
         """Run a commit's lone statement: a connection lost meanwhile leaves its outcome
         unknown (before it, and after it returned, the outcome is known)."""
         try:
-            return await self.run(bound)
-        except ConnectionLost as error:
-            raise CommitOutcomeUnknown(
-                "the connection was lost during a commit sent as one statement (its own "
-                "transaction): it may or may not have been committed",
-                code=error.code,
-            ) from error.__cause__
+            return await self.run_as_commit(bound, "a commit sent as one statement")
         except DatabaseError as error:
             if error.code == _NOT_SUPPORTED and bound.table is not None:
                 # A rule made since the catalog check refuses the data-modifying WITH: the
@@ -596,14 +593,15 @@ class PostgresConnection(SqlConnection):
     async def update(self, op: UpdateBatch, alone: bool = False) -> list[int]:
         await self._check_table(op.meta)
         (bound,) = self._pg_compiler.update(op, alone=alone)
-        return await self._stale_rows(op, bound, self._unwritten)
+        return await self._stale_rows(op, bound, self._unmatched if alone else self._unwritten)
 
     async def delete(
         self, op: DeleteBatch, after_writes: bool = False, alone: bool = False
     ) -> list[int]:
         await self._check_table(op.meta)
         (bound,) = self._pg_compiler.delete(op, after_writes=after_writes, alone=alone)
-        return await self._stale_rows(op, bound, self._unmatched_after_rollback)
+        name_stale = self._unmatched if alone else self._unmatched_after_rollback
+        return await self._stale_rows(op, bound, name_stale)
 
     async def _stale_rows(
         self,
@@ -614,12 +612,12 @@ class PostgresConnection(SqlConnection):
         """Run an UPDATE or DELETE; the indexes of the batch rows it found stale.
 
         A guarded statement (sent alone) refuses with the counts; a returning one gives the
-        ordinals it matched; a counted one gives its row count, and a short count asks
-        `name_stale` for the ordinals of the stale rows.
+        ordinals it matched; a counted one gives its row count. A short count asks
+        `name_stale` for the ordinals of the stale rows (after a guarded statement, which
+        wrote nothing, those that match no stored row).
         """
         if bound.reports_count:
             short = await self._guard_shortfall(op, bound)
-            name_stale = self._unmatched  # it wrote nothing: what matches no row is stale
         elif bound.fetch:
             return self._pg_compiler.stale_rows(op, [await self.run(bound)])
         else:

@@ -224,12 +224,16 @@ class SqlConnection(abc.ABC):
         await self.run(Bound(self.begin_sql, (), "begin", None))
 
     async def commit(self) -> None:
+        await self.run_as_commit(Bound("COMMIT", (), "commit", None), "COMMIT")
+
+    async def run_as_commit(self, bound: Bound, what: str) -> Sequence[Sequence[Any]]:
+        """Run a statement whose success is the commit (`what` names it): a connection lost
+        while it runs leaves the outcome unknown, not rolled back (GUARANTEES G3)."""
         try:
-            await self.run(Bound("COMMIT", (), "commit", None))
+            return await self.run(bound)
         except ConnectionLost as error:
             raise CommitOutcomeUnknown(
-                "the connection was lost during COMMIT: the transaction may or may not have "
-                "been committed",
+                f"the connection was lost during {what}: it may or may not have been committed",
                 code=error.code,
             ) from error.__cause__
 

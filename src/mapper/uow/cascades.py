@@ -24,7 +24,7 @@ import operator
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from mapper.codec import PendingKey, entity_codec
+from mapper.codec import PendingKey, WrongReference, entity_codec
 from mapper.errors import ValidationError, Violation
 from mapper.mapping import EntityMeta, RelationMeta, per_mapping
 from mapper.placeholders import NotLoaded, NotLoadedReference, placeholder_key
@@ -237,7 +237,7 @@ class RelationPlanner:
                 if (
                     getattr(child, back.attribute) is not owner
                     and self._tracked(relation.target, child)
-                    and not self._stays(relation, child)
+                    and not self._stays(relation, back, child)
                 ):
                     self._write(child, back.attribute, owner)
         for relation, owner, _, dropped in moves:
@@ -252,13 +252,12 @@ class RelationPlanner:
         key = entity_codec(meta).key(entity)
         return key is not None and self._identity.holds(meta, key, entity)
 
-    def _stays(self, relation: RelationMeta, child: Any) -> bool:
+    def _stays(self, relation: RelationMeta, back: RelationMeta, child: Any) -> bool:
         """Whether `child`, added to a removed owner's side of `relation`, stays where its
         reference says: with a live owner that still holds it or whose side is not loaded
         (nothing says it let the child go), or with a value that is no owner at all, which
         the flush's checks then name."""
-        back = relation.back
-        reference = None if back is None else getattr(child, back.attribute)
+        reference = getattr(child, back.attribute)
         if reference is None:
             return False
         if isinstance(reference, NotLoadedReference):
@@ -393,12 +392,11 @@ class RelationPlanner:
 
 def _stranger(meta: EntityMeta, relation: RelationMeta, member: Any) -> Violation:
     """The violation of a collection (or one-to-one side) holding what is not its entity."""
-    expected = relation.target.name
-    rule = (
-        f"expected {expected} entities in the collection, got {type(member).__name__}"
-        if relation.collection
-        else f"expected a {expected} (or None), got {type(member).__name__}"
-    )
+    if relation.collection:
+        expected = relation.target.name
+        rule = f"expected {expected} entities in the collection, got {type(member).__name__}"
+    else:
+        rule = WrongReference(member, relation.target.entity).rule()
     return Violation(meta.name, relation.attribute, member, rule)
 
 

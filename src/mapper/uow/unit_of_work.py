@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import functools
 import itertools
 import operator
 from collections.abc import (
@@ -661,14 +662,13 @@ class UnitOfWork:
             rows = len(self._new) + len(self._removed) + links.rows
             with collector_paused(rows + sum(map(len, changed.values()))):
                 changes = self._changes(links, changed, mark)  # ValidationError before SQL
+                steps = self._steps(changes)
         except BaseException:
             # Nothing was written: the user may fix the entities and flush again.
             self._back_to(mark)
             raise
         if not changes:
             return
-        with collector_paused(changes.rows):
-            steps = self._steps(changes)
         flush = Flush(self._registry, steps, self._undo, self._written_in_transaction)
         alone = committing and self._runs_alone(steps)
         try:
@@ -679,16 +679,16 @@ class UnitOfWork:
                     await self._begin(connection)
                 self._wrote = True
                 await flush.run(connection)
-                self._settle(flush)
+                self._settle(flush, changes.rows)
         except BaseException as error:
             await self._fail(error)
             raise
         if alone:
-            await self._commit_alone(flush, connection)
+            await self._commit_alone(flush, connection, changes.rows)
 
-    def _settle(self, flush: Flush) -> None:
-        """Record in memory what a flush wrote, once it has."""
-        with collector_paused(sum(len(step.records) for step in flush.steps)):
+    def _settle(self, flush: Flush, rows: int) -> None:
+        """Record in memory what a flush of `rows` rows wrote, once it has."""
+        with collector_paused(rows):
             flush.settle(self._identity, self._new, self._removed)
             self._snapshot_collections()
 
@@ -722,14 +722,10 @@ class UnitOfWork:
     async def _commit(self, connection: Connection) -> None:
         await self._committed(asyncio.ensure_future(connection.commit()), _nothing, alone=False)
 
-    async def _commit_alone(self, flush: Flush, connection: Connection) -> None:
+    async def _commit_alone(self, flush: Flush, connection: Connection, rows: int) -> None:
         """Send a flush that is one statement without a transaction: it is the commit."""
-
-        def landed() -> None:
-            self._settle(flush)
-
         running = asyncio.ensure_future(flush.run(connection, alone=True))
-        await self._committed(running, landed, alone=True)
+        await self._committed(running, functools.partial(self._settle, flush, rows), alone=True)
 
     async def _committed(
         self, committing: asyncio.Future[None], landed: Callable[[], None], alone: bool
