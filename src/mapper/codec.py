@@ -39,6 +39,7 @@ __all__ = [
     "entity_codec",
     "reference_kind",
     "row_codec",
+    "value_expressions",
     "write_attribute",
 ]
 
@@ -286,8 +287,10 @@ def _foreign_key(relation: RelationMeta) -> Callable[[Any], Any]:
     return foreign_key
 
 
-def _value_expressions(meta: EntityMeta, namespace: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """Source computing each column value of entity `e`: (statements, one expression each)."""
+def value_expressions(meta: EntityMeta, namespace: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Source computing each column value of entity `e`: (statements indented one level,
+    one expression per column); what they refer to goes into `namespace`. For the loops
+    generated per mapping, here and in `uow/changes.py`."""
     prelude, parts = [], []
     for column in meta.columns:
         if column.via is None:
@@ -324,7 +327,7 @@ def _values_function(meta: EntityMeta) -> Callable[[Any], tuple[Any, ...]]:
             return lambda entity: (single(entity),)
         return _getter(names)
     namespace: dict[str, Any] = {}
-    prelude, parts = _value_expressions(meta, namespace)
+    prelude, parts = value_expressions(meta, namespace)
     body = "".join(line + "\n" for line in prelude)
     source = f"def values(e):\n{body}    return ({', '.join(parts)},)\n"
     return compile_function("values", source, namespace)
@@ -335,7 +338,7 @@ def _changed_function(
 ) -> Callable[[Mapping[Any, Any], Mapping[Any, tuple[Any, ...]]], list[Any]]:
     """The flush's scan: one pass over every held entity of the mapping, so it is compiled."""
     namespace: dict[str, Any] = {}
-    prelude, parts = _value_expressions(meta, namespace)
+    prelude, parts = value_expressions(meta, namespace)
     for column in meta.columns:
         if column.type.mutable:
             namespace[f"_form{column.position}"] = column.type.snapshot_form

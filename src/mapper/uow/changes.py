@@ -19,7 +19,7 @@ from typing import Any
 
 import attrs
 
-from mapper.codec import compile_function, entity_codec
+from mapper.codec import compile_function, entity_codec, value_expressions
 from mapper.errors import UnitOfWorkError, ValidationError, Violation
 from mapper.mapping import EntityMeta, per_mapping
 from mapper.uow.identity_map import IdentityMap, TableEntries
@@ -139,6 +139,7 @@ def _inserter(meta: EntityMeta) -> _Inserter:
     return _Inserter(meta)
 
 
+_first = operator.itemgetter(0)
 _second = operator.itemgetter(1)
 
 Dirty = dict[EntityMeta, list[Any]]
@@ -152,11 +153,19 @@ def changed_keys(
     in `removed` are left out (they are deleted, not updated)."""
     dirty: Dirty = {}
     gone: dict[EntityMeta, set[Any]] = {}
-    for meta, key in removed or ():
-        gone.setdefault(meta, set()).add(key)
+    # In runs of one mapping (remove_all gives one run): the keys go into sets in C.
+    for meta, run in itertools.groupby(removed or (), key=_first):
+        keys = map(_second, run)
+        known = gone.get(meta)
+        if known is None:
+            gone[meta] = set(keys)
+        else:
+            known.update(keys)
     for meta, entries in identity.tables():
         entities = entries.entities
         skipped = gone.get(meta)
+        if skipped and skipped.issuperset(entities):
+            continue  # every held entity of the mapping is going
         if skipped and 2 * len(skipped) >= len(entities):
             # Most of them are going: the scan skips them. Otherwise copying every held
             # entity to leave out a few would cost more than scanning those few.
@@ -171,20 +180,25 @@ def changed_keys(
 
 
 class _Differ:
-    """Which columns of a held entity changed: one compiled comparison per mapping.
+    """Which columns of held entities changed, as `Update`s: one compiled loop per mapping.
 
-    `mask(current, snapshot)` sets bit i when column i differs; `positions`, `checks` and
-    the key test then work per distinct mask, which is what a batch of similar changes
-    shares, so per changed row only the comparison itself runs.
+    The loop (`_update_loop`) reads each entity's column values and compares them with its
+    snapshot, column by column, into a mask (bit i set when column i differs); the positions
+    to write, their check and the key test then come per distinct mask (`written`), which
+    is what a batch of similar changes shares. Every changed entity passes through the
+    loop, so reading, comparing and recording are inlined there rather than called.
     """
 
     def __init__(self, meta: EntityMeta) -> None:
         self.meta = meta
-        self.mask = _mask_function(meta)
         self.by_mask: dict[int, tuple[tuple[int, ...], Any, bool]] = {}
         """`written(mask)` of the masks seen so far."""
         self.key_mask = sum(1 << c.position for c in meta.primary_key)
         self.version_mask = 0 if meta.version is None else 1 << meta.version.position
+        self.updates: Callable[
+            [Iterable[Any], TableEntries, Mapping[tuple[EntityMeta, Any], Any], list[Violation]],
+            list[Update],
+        ] = _update_loop(self)
 
     def written(self, mask: int) -> tuple[tuple[int, ...], Any, bool]:
         """(positions to write, their check, whether a key column changed) for a mask."""
@@ -196,66 +210,84 @@ class _Differ:
             found = self.by_mask[mask] = (positions, check, bool(mask & self.key_mask))
         return found
 
+    def refuse_key_change(self, key: Any, entity: Any) -> None:
+        raise UnitOfWorkError(
+            f"the primary key of a loaded {self.meta.name} changed from {key!r} to "
+            f"{entity_codec(self.meta).key(entity)!r}; keys cannot change: remove the entity "
+            "and add a new one"
+        )
 
-def _mask_function(meta: EntityMeta) -> Callable[[tuple[Any, ...], tuple[Any, ...]], int]:
-    lines = ["def mask(now, then):", "    m = 0"]
+
+def _update_loop(differ: _Differ) -> Callable[..., list[Update]]:
+    """`updates(keys, entries, removed, out)`: the `Update` of each held entity among `keys`
+    whose values differ from its snapshot (only the version differing writes nothing);
+    the written values are checked into `out`."""
+    meta = differ.meta
+    namespace: dict[str, Any] = {
+        "_Update": Update,
+        "_meta": meta,
+        "_differ": differ,
+        "_by_value": _mask_by_value,
+    }
+    prelude, parts = value_expressions(meta, namespace)
+    width = len(meta.columns)
+    compared = []
     for column in meta.columns:
         p = column.position
+        if column.type.mutable:  # compared in the frozen form its snapshot keeps
+            namespace[f"_form{p}"] = column.type.snapshot_form
+            compared.append(f"_form{p}(v{p})")
+        else:
+            compared.append(f"v{p}")
+    version = meta.version
+    expected = "None" if version is None else f"then[{version.position}]"
+    lines = [
+        "def updates(keys, entries, removed, out):",
+        "    found = []",
+        "    append = found.append",
+        "    held = entries.entities.get",
+        "    snapshots = entries.snapshots",
+        "    by_mask = _differ.by_mask",
+        "    for key in keys:",
+        "        e = held(key)",
+        "        if e is None:",
+        "            continue",
+        *("    " + line for line in prelude),
+        *(f"        v{p} = {part}" for p, part in enumerate(parts)),
+        *(f"        c{p} = {compared[p]}" for p in range(width) if compared[p] != f"v{p}"),
+        "        then = snapshots[key]",
+        "        try:",
+        "            m = 0",
+    ]
+    for p in range(width):
+        c = compared[p] if compared[p] == f"v{p}" else f"c{p}"
         # `is not` first, as tuple comparison does: the same object (a NaN too) is unchanged.
-        lines += [f"    if now[{p}] is not then[{p}] and now[{p}] != then[{p}]:"]
-        lines.append(f"        m |= {1 << p}")
-    lines.append("    return m")
-    function: Callable[[tuple[Any, ...], tuple[Any, ...]], int] = compile_function(
-        "mask", "\n".join(lines) + "\n", {}
-    )
-    return function
+        lines += [
+            f"            if {c} is not then[{p}] and {c} != then[{p}]:",
+            f"                m |= {1 << p}",
+        ]
+    frozen = ", ".join(compared[p] if compared[p] == f"v{p}" else f"c{p}" for p in range(width))
+    lines += [
+        "        except ArithmeticError:",  # Decimal("sNaN") refuses comparison
+        f"            m = _by_value(({frozen},), then)",
+        "        if not m or (removed and (_meta, key) in removed):",
+        "            continue",
+        "        written = by_mask.get(m) or _differ.written(m)",
+        "        if written[2]:",
+        "            _differ.refuse_key_change(key, e)",
+        "        if not written[0]:",
+        "            continue  # only the version differs: the mapper owns it, nothing to write",
+        f"        values = ({', '.join(f'v{p}' for p in range(width))},)",
+        "        written[1](values, out)",
+        f"        append(_Update(e, key, written[0], values, {expected}))",
+        "    return found",
+    ]
+    return compile_function("updates", "\n".join(lines) + "\n", namespace)
 
 
 @per_mapping
 def _differ(meta: EntityMeta) -> _Differ:
     return _Differ(meta)
-
-
-def _updates(
-    meta: EntityMeta,
-    entries: TableEntries,
-    keys: Iterable[Any],
-    removed: Mapping[tuple[EntityMeta, Any], Any],
-    out: list[Violation],
-) -> list[Update]:
-    codec = entity_codec(meta)
-    read = codec.values
-    frozen = codec.snapshot if codec.mutable_positions else None
-    differ = _differ(meta)
-    mask_of, written, by_mask = differ.mask, differ.written, differ.by_mask
-    version = meta.version
-    version_position = None if version is None else version.position
-    entities, snapshots = entries.entities, entries.snapshots
-    updates = []
-    for key in keys:  # every changed entity passes here: kept lean
-        entity = entities.get(key)
-        if entity is None:
-            continue
-        values = read(entity)
-        snapshot = snapshots[key]
-        try:
-            mask = mask_of(values if frozen is None else frozen(values), snapshot)
-        except ArithmeticError:  # Decimal("sNaN") refuses comparison: that column changed
-            mask = _mask_by_value(values if frozen is None else frozen(values), snapshot)
-        if not mask or (removed and (meta, key) in removed):
-            continue
-        positions, check, key_changed = by_mask.get(mask) or written(mask)
-        if key_changed:
-            raise UnitOfWorkError(
-                f"the primary key of a loaded {meta.name} changed from {key!r} to "
-                f"{codec.key(entity)!r}; keys cannot change: remove the entity and add a new one"
-            )
-        if not positions:
-            continue  # only the version differs: the mapper owns it, nothing to write
-        check(values, out)
-        expected = None if version_position is None else snapshot[version_position]
-        updates.append(Update(entity, key, positions, values, expected))
-    return updates
 
 
 def _mask_by_value(current: tuple[Any, ...], snapshot: tuple[Any, ...]) -> int:
@@ -292,7 +324,7 @@ def compute_changes(
         else:
             found.extend(records)
     for meta, keys in (changed_keys(identity) if dirty is None else dirty).items():
-        updates = _updates(meta, identity.table(meta), keys, removed, violations)
+        updates = _differ(meta).updates(keys, identity.table(meta), removed, violations)
         if updates:
             changes.updates[meta] = updates
     deletes = changes.deletes

@@ -18,7 +18,7 @@ from __future__ import annotations
 import collections
 import itertools
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -319,10 +319,17 @@ class Flush:
                 continue
             snapshot = entity_codec(meta).snapshot
             if isinstance(op, UpdateBatch):
-                plain = snapshot is tuple  # no mutable columns: the values are the snapshot
-                for record in records:
-                    values = written.get(id(record), record.values)
-                    snapshots[record.key] = values if plain else snapshot(values)
+                # Every updated entity passes here: one pass in C where the flush wrote
+                # nothing more into the values (no version, no key resolved late).
+                if written:
+                    rows: Iterable[tuple[Any, ...]] = [
+                        written.get(id(record), record.values) for record in records
+                    ]
+                else:
+                    rows = map(_values_of_record, records)
+                if snapshot is not tuple:  # mutable columns are kept in their frozen form
+                    rows = map(snapshot, rows)
+                snapshots.update(zip(map(_key_of_record, records), rows, strict=True))
                 continue
             key_of = row_key(meta)
             plain = snapshot is tuple  # no mutable columns: the written values are the snapshot
@@ -349,6 +356,7 @@ class Flush:
 
 
 _key_of_record = operator.attrgetter("key")
+_values_of_record = operator.attrgetter("values")
 
 
 def single_statement(steps: Sequence[Step]) -> bool:
