@@ -367,10 +367,10 @@ class Model:
         batches += writes
         if not batches:
             return FlushPlan([], False, None)
-        failure = self._simulate(batches)
         alone = (
             committing and self.single_statement_commits and not self.txn_open and len(batches) == 1
         )
+        failure = self._simulate(batches, guarded=alone)
         naming: list[Statement] = []
         if failure is not None and failure.error is StaleEntityError and alone:
             naming.append(("select", batches[failure.batch].table))
@@ -383,18 +383,27 @@ class Model:
                 naming += [("rollback", None), ("select", short.table)]
         return FlushPlan(batches, not (self.txn_open or alone), failure, naming)
 
-    def _simulate(self, batches: list[Batch]) -> Outcome | None:
+    def _simulate(self, batches: list[Batch], guarded: bool = False) -> Outcome | None:
         teams, members = dict(self.teams), dict(self.members)
         for index, batch in enumerate(batches):
-            outcome = self._play(batch, teams, members)
+            outcome = self._play(batch, teams, members, guarded)
             if outcome is not None:
                 return attrs.evolve(outcome, batch=index)
         return None
 
     def _play(
-        self, batch: Batch, teams: dict[Any, TeamRow], members: dict[Any, MemberRow]
+        self,
+        batch: Batch,
+        teams: dict[Any, TeamRow],
+        members: dict[Any, MemberRow],
+        guarded: bool = False,
     ) -> Outcome | None:
-        """Apply one batch to the rows; the failure it must raise, if any."""
+        """Apply one batch to the rows; the failure it must raise, if any.
+
+        `guarded`: the batch is a commit's lone statement, whose guard refuses a stale row
+        before the statement ends, and so before PostgreSQL checks its foreign keys (a
+        unique index is checked row by row, before the guard).
+        """
         operation, rows = batch.operation, batch.rows
         if operation == "lock":
             return None
@@ -441,7 +450,8 @@ class Model:
             stale = {key for key, _ in rows if key not in members}
             for key, changes in rows:
                 if key not in stale and "team_id" in changes and changes["team_id"] not in teams:
-                    return Outcome(IntegrityError)
+                    if not (stale and guarded):
+                        return Outcome(IntegrityError)
             if stale:
                 return Outcome(
                     StaleEntityError, stale=frozenset(("Member", k, None) for k in stale)
@@ -467,7 +477,7 @@ class Model:
             key for key in rows if key not in teams or teams[key][1] != self.team_snapshots[key][1]
         }
         doomed = {key for key in rows if key not in stale}
-        if any(row[0] in doomed for row in members.values()):
+        if any(row[0] in doomed for row in members.values()) and not (stale and guarded):
             return Outcome(IntegrityError)  # RESTRICT: members still refer to the team
         if stale:
             expected = {("Team", k, self.team_snapshots[k][1]) for k in stale}
