@@ -448,10 +448,12 @@ class Model:
             return None
         if operation == "update":
             stale = {key for key, _ in rows if key not in members}
-            for key, changes in rows:
-                if key not in stale and "team_id" in changes and changes["team_id"] not in teams:
-                    if not (stale and guarded):
-                        return Outcome(IntegrityError)
+            breaks_key = any(
+                key not in stale and "team_id" in changes and changes["team_id"] not in teams
+                for key, changes in rows
+            )
+            if breaks_key and not (stale and guarded):
+                return Outcome(IntegrityError)
             if stale:
                 return Outcome(
                     StaleEntityError, stale=frozenset(("Member", k, None) for k in stale)
