@@ -47,8 +47,3 @@ class Capabilities:
     alone checks inside the server that it matched every row it was given, and fails
     (writing nothing) when it did not. Whether a table takes it, the connection says
     (`Connection.can_send_alone`)."""
-    copy_rows: int | None = None
-    """Inserts of at least this many rows whose key the database generates go by COPY: one
-    query reserves their keys from the key's sequence, then the rows are copied with them,
-    so no RETURNING is needed. Where a table's key has no such sequence (or the table has
-    rules or triggers) its inserts stay INSERTs. None: never."""

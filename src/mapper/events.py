@@ -33,12 +33,10 @@ class StatementEvent:
     database: str
     """The backend: postgresql, sqlite, memory, ..."""
     operation: str
-    """insert, update, delete, select, count, lock, keys (keys reserved for a COPY), begin,
-    commit, rollback or ddl."""
+    """insert, update, delete, select, count, begin, commit, rollback or ddl."""
     table: str | None
     sql: str | None
     parameter_count: int
-    """Values bound to the statement; for a COPY, the rows it carries."""
     session_id: int | None = None
     """The server's id for the connection (PostgreSQL backend pid), where it has one."""
     duration: float | None = None

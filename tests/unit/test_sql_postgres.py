@@ -416,9 +416,7 @@ def test_insert_parameters_are_one_converted_array_per_column(compiler: Postgres
 def test_insert_is_one_statement_with_the_same_text_for_any_row_count(
     compiler: PostgresCompiler,
 ) -> None:
-    """Where no COPY is possible (here: the key has no sequence), one row and 5000 rows give
-    one statement each with the identical cached SQL text."""
-    compiler.key_sequences["accounts"] = None
+    """One row and 5000 rows give one statement each with the identical cached SQL text."""
     (one,) = compiler.insert(_account_insert([_account_row(0)]))
     many = compiler.insert(_account_insert([_account_row(i) for i in range(5000)]))
     assert len(many) == 1
@@ -427,74 +425,6 @@ def test_insert_is_one_statement_with_the_same_text_for_any_row_count(
     assert len(many[0].parameters) == 9
     assert all(len(array) == 5000 for array in many[0].parameters)
     assert many[0].parameters[0][4999] == "user4999"
-
-
-COPY_ROWS = _capabilities().copy_rows or 0
-SEQUENCE = '"s"."accounts_id_seq"'
-
-
-def test_a_big_insert_with_a_generated_key_reserves_keys_then_copies(
-    compiler: PostgresCompiler,
-) -> None:
-    """From `copy_rows` rows on, an insert is a query drawing one key per row from the
-    key's sequence (a parameter), then a binary COPY of the rows with those keys."""
-    assert COPY_ROWS > 1
-    compiler.key_sequences["accounts"] = SEQUENCE
-    reserve, copy = compiler.insert(_account_insert([_account_row(i) for i in range(COPY_ROWS)]))
-    assert reserve.sql == "SELECT nextval($1::regclass) FROM generate_series(1,$2)"
-    assert list(reserve.parameters) == [SEQUENCE, COPY_ROWS]
-    assert (reserve.operation, reserve.table, reserve.fetch) == ("keys", "accounts", True)
-    assert copy.sql == f'COPY "accounts" ({ACCOUNT_COLUMNS}) FROM STDIN (FORMAT binary)'
-    assert copy.copy_columns == tuple(ACCOUNT_COLUMNS.replace('"', "").split(","))
-    assert (copy.operation, copy.rows, copy.fetch) == ("insert", COPY_ROWS, False)
-    assert list(copy.parameters) == []  # its rows need the keys the reservation returns
-
-
-def test_copied_rows_carry_their_keys_first_and_converted_values(
-    compiler: PostgresCompiler,
-) -> None:
-    """The COPY's rows are the batch rows in order, each led by its key, with every value
-    converted by its column's binder as an INSERT's arrays are."""
-    compiler.key_sequences["accounts"] = SEQUENCE
-    rows = [_account_row(1), ("bob", None, None, None, None, None, None, None, 1)]
-    copy = compiler.copy(_account_insert(rows), [41, 42])
-    seen = dt.datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=PLUS_TWO)
-    first = (41, "user1", 1, dt.date(2000, 1, 2), seen, decimal.Decimal("1.50"), TOKEN)
-    assert list(copy.parameters) == [
-        (*first, "green", '{"n":1}', 1),
-        (42, "bob", None, None, None, None, None, None, None, 1),
-    ]
-    assert copy.sql is compiler.copy(_account_insert(rows[:1]), [7]).sql  # cached text
-
-
-@pytest.mark.parametrize(
-    "case", ["one row short", "no sequence", "copy off", "client keys", "more returned"]
-)
-def test_inserts_that_cannot_or_need_not_copy_stay_inserts(case: str) -> None:
-    """Below `copy_rows`, on a table whose key has no sequence (or with COPY turned off), for
-    client keys or when more than the key comes back, an insert is one INSERT."""
-    capabilities = _capabilities()
-    if case == "copy off":
-        capabilities = attrs.evolve(capabilities, copy_rows=None)
-    compiler = PostgresCompiler(capabilities)
-    compiler.key_sequences["accounts"] = None if case == "no sequence" else SEQUENCE
-    count = COPY_ROWS - 1 if case == "one row short" else COPY_ROWS
-    op = _account_insert([_account_row(i) for i in range(count)])
-    if case == "client keys":
-        meta = _meta(Tag)
-        op = InsertBatch(meta, meta.columns, [(f"t{i}", "x") for i in range(count)])
-    if case == "more returned":
-        op = attrs.evolve(op, returning=(*op.returning, _meta(Account).columns[1]))
-    (bound,) = compiler.insert(op)
-    assert bound.sql.startswith("INSERT") and not bound.copy_columns
-
-
-def test_forgetting_a_table_forgets_its_key_sequence(compiler: PostgresCompiler) -> None:
-    """forget_table drops the sequence with the other facts: unchecked, it is assumed."""
-    compiler.key_sequences["accounts"] = None
-    compiler.forget_table("accounts")
-    assert "accounts" not in compiler.key_sequences
-    assert len(compiler.insert(_account_insert([_account_row(0)] * COPY_ROWS))) == 2
 
 
 def test_insert_with_client_key_returns_nothing(compiler: PostgresCompiler) -> None:

@@ -262,21 +262,6 @@ def test_insert_with_returning_keeps_values_out_of_the_text(compiler: SqlCompile
     _assert_parameters_only(compiler, compiler.insert(op), TEXT)
 
 
-def test_a_copy_and_its_key_reservation_keep_values_out_of_the_text() -> None:
-    """A big insert by COPY (PostgreSQL): the sequence and the row count are parameters of
-    the reservation, the rows travel as the COPY's data; neither SQL text holds a value."""
-    compiler = _postgres()
-    assert isinstance(compiler, PostgresCompiler)
-    meta = registry.meta(Post)
-    assert meta.generated is not None
-    compiler.key_sequences["posts"] = TEXT  # a hostile sequence name is a value too
-    rows = [(TEXT,)] * 600
-    op = InsertBatch(meta, (meta.column("title"),), rows, returning=(meta.generated,))
-    reserve, _ = compiler.insert(op)
-    copy = compiler.copy(op, [INT + i for i in range(600)])
-    _assert_parameters_only(compiler, [reserve, copy], TEXT, INT)
-
-
 @pytest.mark.parametrize("versions", [[INT], None], ids=["versioned", "unversioned"])
 def test_update_values_keys_and_versions_travel_as_parameters(
     compiler: SqlCompiler, versions: list[int] | None

@@ -85,9 +85,6 @@ class Bound:
     """How many batch rows this statement carries (0 for queries)."""
     reports_count: bool = False
     """It returns one row whose first value is the rows it wrote (a guarded statement)."""
-    copy_columns: tuple[str, ...] = ()
-    """For a COPY into `table`: the columns its rows fill, in order; `parameters` are then
-    the rows themselves (driver values). Empty for every other statement."""
 
 
 class ParameterStyle:

@@ -58,10 +58,6 @@ from mapper.types import DialectName
 if TYPE_CHECKING:
     import asyncpg
 
-    from mapper.database import ConnectionOptions
-    from mapper.events import StatementHooks
-    from mapper.url import DatabaseURL
-
 __all__ = ["PostgresCompiler", "PostgresConnection", "PostgresDialect"]
 
 # PostgreSQL's protocol limit on bind parameters in one statement.
@@ -80,40 +76,20 @@ _ROWS = '"__mapper_rows"'
 # as one statement: an ordinary table, no inheritance parent, with no rules (a data-modifying
 # WITH refuses most) and no triggers of its own (one may drop or redirect rows, so an INSERT
 # would return fewer keys than it was given after its commit; foreign keys' internal
-# triggers do neither). (3) On such a table, the sequence its generated key column ($3)
-# draws from, where the column takes values given to it (a serial, or an identity BY
-# DEFAULT; not ALWAYS, which COPY cannot override): inserts may then reserve keys from it
-# and COPY the rows (COPY skips rules, so only where there are none). No row when there is
-# no such table.
+# triggers do neither). No row when there is no such table.
 _TABLE_FACTS = """
-SELECT counted, plain, CASE WHEN plain THEN (
-    SELECT pg_get_serial_sequence(facts.oid::regclass::text, a.attname) FROM pg_attribute a
-    WHERE a.attrelid = facts.oid AND a.attname = $3 AND NOT a.attisdropped
-      AND (a.attidentity = 'd' OR (a.attidentity = '' AND a.atthasdef))) END
-FROM (SELECT c.oid, (c.relkind = 'p' OR (c.relkind = 'r' AND NOT c.relhassubclass)) AND EXISTS (
+SELECT (c.relkind = 'p' OR (c.relkind = 'r' AND NOT c.relhassubclass)) AND EXISTS (
     SELECT 1 FROM pg_index i
     WHERE i.indrelid = c.oid AND i.indisunique AND i.indimmediate
       AND i.indisvalid AND i.indislive AND i.indpred IS NULL AND i.indexprs IS NULL
       AND NOT EXISTS (
           SELECT 1 FROM unnest((i.indkey::int2[])[:i.indnkeyatts - 1]) AS k(attnum)
           JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
-          WHERE a.attname <> ALL($2::text[]))) AS counted,
+          WHERE a.attname <> ALL($2::text[]))),
     c.relkind = 'r' AND NOT c.relhassubclass AND NOT c.relhasrules AND NOT EXISTS (
-        SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal) AS plain
-    FROM pg_class c WHERE c.oid = to_regclass($1)) AS facts
+        SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal)
+FROM pg_class c WHERE c.oid = to_regclass($1)
 """
-
-# Keys for a COPY, one per row, drawn from the key's sequence in one query. `nextval` takes
-# the sequence as a value ($1), so no name enters the SQL text.
-_RESERVE_KEYS = "SELECT nextval($1::regclass) FROM generate_series(1,$2)"
-
-# Inserts of at least this many rows go by COPY where they can (`Capabilities.copy_rows`;
-# the URL option copy_rows=N changes it, copy_rows=0 turns COPY off). Measured here with
-# asyncpg 0.32 and PostgreSQL 15 on loopback, against INSERT ... SELECT FROM unnest ...
-# RETURNING: COPY with reserved keys took about the same time at 100-200 rows, 15% less
-# at 300, 25% less at 10,000 and 35% less at 100,000. A slower link makes the extra round
-# trip of the reservation weigh more, hence a margin above the crossover.
-COPY_ROWS = 500
 
 
 class PostgresCompiler(SqlCompiler):
@@ -132,59 +108,11 @@ class PostgresCompiler(SqlCompiler):
         """Per table, once a connection checked it: whether a commit's only batch may be
         sent alone (`_TABLE_FACTS`). Unchecked tables (plan() before any write) are taken
         to."""
-        self.key_sequences: dict[str, str | None] = {}
-        """Per table, once a connection checked it: the sequence its generated key draws
-        from, where big inserts may reserve keys from it and COPY the rows (`_TABLE_FACTS`);
-        None where they may not. Unchecked tables (plan() before any write) are taken to
-        have one."""
 
     def forget_table(self, table: str) -> None:
         """Drop what a connection learnt about `table`; the next write checks it again."""
         self.counts_rows.pop(table, None)
         self.takes_lone_statements.pop(table, None)
-        self.key_sequences.pop(table, None)
-
-    def copies(self, op: InsertBatch) -> bool:
-        """Whether `op` goes by COPY, its keys reserved first (`Capabilities.copy_rows`)."""
-        least = self.capabilities.copy_rows
-        generated = op.meta.generated
-        return (
-            least is not None
-            and len(op.rows) >= least
-            and generated is not None
-            and op.returning == (generated,)
-            and self.key_sequences.get(op.meta.table, "") is not None
-        )
-
-    def reserve_keys(self, op: InsertBatch) -> Bound:
-        """The query drawing one key per row of `op` from its key's sequence."""
-        sequence = self.key_sequences.get(op.meta.table)
-        return Bound(_RESERVE_KEYS, [sequence, len(op.rows)], "keys", op.meta.table, True)
-
-    def copy(self, op: InsertBatch, keys: Sequence[Any]) -> Bound:
-        """The COPY of `op`'s rows with `keys` (one per row, in row order) as their keys."""
-        meta = op.meta
-        generated = meta.generated
-        if generated is None:
-            raise TypeError(f"{meta.name} has no generated key to copy with")
-        columns = (generated, *op.columns)
-
-        def build() -> str:
-            names = ",".join(self.quote(c.name) for c in columns)
-            return f"COPY {self.quote(meta.table)} ({names}) FROM STDIN (FORMAT binary)"
-
-        sql: str = self._cached(("copy", meta, column_positions(columns)), build)
-        rows: list[tuple[Any, ...]] = []
-        if keys:  # rows as the driver takes them: converted column by column where needed
-            key_binder, *binders = self.codec(meta).binders_for(columns)
-            if key_binder is not None:
-                keys = [key_binder(key) for key in keys]
-            if any(binders):
-                rows = list(zip(keys, *self._arrays(meta, op.columns, op.rows), strict=True))
-            else:
-                rows = [(key, *row) for key, row in zip(keys, op.rows, strict=True)]
-        names = tuple(c.name for c in columns)
-        return Bound(sql, rows, "insert", meta.table, rows=len(op.rows), copy_columns=names)
 
     def _counted(self, meta: EntityMeta) -> bool:
         return self.counts_rows.get(meta.table, True)
@@ -219,10 +147,6 @@ class PostgresCompiler(SqlCompiler):
         return arrays
 
     def insert(self, op: InsertBatch) -> list[Bound]:
-        """The INSERT of `op`; where it goes by COPY (`copies`), the query reserving its
-        keys and the COPY (without its rows: those need the keys the query returns)."""
-        if self.copies(op):
-            return [self.reserve_keys(op), self.copy(op, ())]
         meta = op.meta
 
         def build() -> str:
@@ -445,19 +369,6 @@ class PostgresCompiler(SqlCompiler):
         return f"{field} ILIKE {placeholder} ESCAPE '\\'"
 
 
-def _copy_rows(option: str | None) -> int | None:
-    """`Capabilities.copy_rows` from the URL option copy_rows (0: never copy)."""
-    if option is None:
-        return COPY_ROWS
-    try:
-        rows = int(option)
-    except ValueError:
-        raise ConfigurationError(f"copy_rows must be a whole number, not {option!r}") from None
-    if rows < 0:
-        raise ConfigurationError(f"copy_rows must be 0 (never) or more, not {rows}")
-    return rows or None
-
-
 class PostgresDialect(SqlDialect):
     """A PostgreSQL database reached through an asyncpg pool."""
 
@@ -466,11 +377,6 @@ class PostgresDialect(SqlDialect):
 
     _pool: asyncpg.Pool | None = None
     _probed: bool = False
-    _copy_rows: int | None = COPY_ROWS
-
-    def __init__(self, url: DatabaseURL, options: ConnectionOptions, hooks: StatementHooks) -> None:
-        self._copy_rows = _copy_rows(options.extra.get("copy_rows"))
-        super().__init__(url, options, hooks)
 
     @property
     def pg_compiler(self) -> PostgresCompiler:
@@ -494,7 +400,6 @@ class PostgresDialect(SqlDialect):
             row_locks=True,
             counted_writes=True,
             single_statement_commits=True,
-            copy_rows=self._copy_rows,
         )
 
     async def open(self) -> None:
@@ -506,7 +411,6 @@ class PostgresDialect(SqlDialect):
             statement_cache_size = int(extra.pop("statement_cache_size", "100"))
         except ValueError:
             raise ConfigurationError("statement_cache_size must be an int") from None
-        extra.pop("copy_rows", None)  # read by make_capabilities
         server_settings = {"application_name": extra.pop("application_name", "mapper")}
         if "search_path" in extra:
             server_settings["search_path"] = extra.pop("search_path")
@@ -629,9 +533,8 @@ class PostgresConnection(SqlConnection):
         self._pid: int | None = raw.get_server_pid()
 
     async def _check_table(self, meta: EntityMeta) -> None:
-        """Learn once per table whether its row counts can be trusted (`counts_rows`),
-        whether it takes a commit's lone statement (`takes_lone_statements`) and which
-        sequence big inserts may reserve keys from (`key_sequences`).
+        """Learn once per table whether its row counts can be trusted (`counts_rows`) and
+        whether it takes a commit's lone statement (`takes_lone_statements`).
 
         A catalog read of mapper's own, like the collation probe, not a statement of the
         unit of work: it does not pass through the statement hook.
@@ -640,19 +543,15 @@ class PostgresConnection(SqlConnection):
         if meta.table in compiler.counts_rows:
             return
         keys = [c.name for c in meta.primary_key]
-        generated = None if meta.generated is None else meta.generated.name
         try:
-            found = await self._raw.fetchrow(
-                _TABLE_FACTS, compiler.quote(meta.table), keys, generated
-            )
+            found = await self._raw.fetchrow(_TABLE_FACTS, compiler.quote(meta.table), keys)
         except BaseException as error:
             mapped = self._noted(error)
             if mapped is None:
                 raise
             raise mapped from error
-        counted, plain, sequence = (None, None, None) if found is None else found
+        counted, plain = (None, None) if found is None else found
         compiler.takes_lone_statements[meta.table] = bool(plain)
-        compiler.key_sequences[meta.table] = sequence
         # pg_current_xact_id(), which names the rows an UPDATE did not write, is 13's.
         compiler.counts_rows[meta.table] = bool(counted) and self._raw.get_server_version() >= (13,)
 
@@ -661,15 +560,10 @@ class PostgresConnection(SqlConnection):
         return self._pg.can_send_alone(op)
 
     async def insert(self, op: InsertBatch, alone: bool = False) -> list[tuple[Any, ...]]:
-        compiler = self._pg_compiler
-        if compiler.capabilities.copy_rows is not None and op.returning:
-            await self._check_table(op.meta)  # has the key a sequence to reserve keys from?
-            if compiler.copies(op):
-                return await self._copy_insert(op, alone)
         if not alone:
             return await super().insert(op)
-        (bound,) = compiler.insert(op)
-        returned, _ = await self._send_alone(bound)
+        (bound,) = self._pg_compiler.insert(op)
+        returned = await self._send_alone(bound)
         if not op.returning:
             return []
         if len(returned) != len(op.rows):
@@ -684,34 +578,9 @@ class PostgresConnection(SqlConnection):
             )
         return self._pg_compiler.generated_values(op, [returned])
 
-    async def _copy_insert(self, op: InsertBatch, alone: bool) -> list[tuple[Any, ...]]:
-        """Insert `op` by COPY: reserve its keys, then copy the rows with them. `alone`, the
-        COPY is the commit (the reservation writes nothing a rollback would undo: a
-        sequence hands out each value once either way)."""
-        compiler = self._pg_compiler
-        keys = [key for (key,) in await self.run(compiler.reserve_keys(op))]
-        bound = compiler.copy(op, keys)
-        if alone:
-            _, copied = await self._send_alone(bound)
-        else:
-            _, copied = await self._run(bound)
-        if copied != len(op.rows):
-            # A trigger or rule made since the catalog check: ask again before the next
-            # write to this table.
-            compiler.forget_table(op.meta.table)
-            message = (
-                f"{op.meta.name}: {len(op.rows)} rows were sent by COPY but the server "
-                f"took {copied}"
-            )
-            if alone:
-                raise CommitOutcomeUnknown(f"{message}, and committed so")
-            raise DatabaseError(message)
-        return list(zip(keys))
-
-    async def _send_alone(self, bound: Bound) -> tuple[Sequence[Sequence[Any]], int | None]:
-        """Run a commit's lone statement (its rows and row count): a connection lost
-        meanwhile leaves its outcome unknown (before it, and after it returned, the outcome
-        is known)."""
+    async def _send_alone(self, bound: Bound) -> Sequence[Sequence[Any]]:
+        """Run a commit's lone statement: a connection lost meanwhile leaves its outcome
+        unknown (before it, and after it returned, the outcome is known)."""
         try:
             return await self.run_as_commit(bound, "a commit sent as one statement")
         except DatabaseError as error:
@@ -808,29 +677,6 @@ class PostgresConnection(SqlConnection):
         status: str = await self._raw.execute(sql, *parameters)
         last = status.rsplit(" ", 1)[-1]
         return int(last) if last.isdigit() else None
-
-    async def _copy(self, bound: Bound) -> int:
-        import asyncpg  # noqa: PLC0415 - loaded already by open()
-
-        try:
-            status: str = await self._raw.copy_records_to_table(
-                bound.table, records=bound.parameters, columns=list(bound.copy_columns)
-            )
-        except (
-            asyncpg.ProtocolViolationError,
-            asyncpg.InvalidBinaryRepresentationError,
-            asyncpg.CharacterNotInRepertoireError,
-        ) as error:
-            # asyncpg 0.32 encodes COPY rows by the column types it cached for the table
-            # (a prepared SELECT of those columns): once a column's type changed, the rows
-            # no longer fit it, seen here as 08P01 "insufficient data left in message" or
-            # 22021 (the values were checked before, so they are not what is wrong). The
-            # cache goes, and the caller may retry (GUARANTEES F11).
-            await self._raw.reload_schema_state()
-            raise SchemaChangedError(
-                f"the types of {bound.table} changed under a cached COPY: {error}"
-            ) from error
-        return int(status.rsplit(" ", 1)[-1])
 
     async def _iterate(
         self, sql: str, parameters: Sequence[Any], chunk_size: int

@@ -115,11 +115,6 @@ class SqlConnection(abc.ABC):
     @abc.abstractmethod
     async def _execute(self, sql: str, parameters: Sequence[Any]) -> int | None: ...
 
-    async def _copy(self, bound: Bound) -> int:
-        """Copy `bound.parameters` (rows) into `bound.table`; the rows the server took.
-        Only a dialect whose compiler makes COPY statements has it."""
-        raise MapperError(f"the {self._dialect.name} backend has no COPY")
-
     @abc.abstractmethod
     def _iterate(
         self, sql: str, parameters: Sequence[Any], chunk_size: int
@@ -184,8 +179,6 @@ class SqlConnection(abc.ABC):
             elif bound.operation == "rollback":
                 await self._rollback_now()
                 count = None
-            elif bound.copy_columns:
-                count = await self._copy(bound)
             else:
                 count = await self._execute(bound.sql, bound.parameters)
         except BaseException as error:
@@ -233,14 +226,11 @@ class SqlConnection(abc.ABC):
     async def commit(self) -> None:
         await self.run_as_commit(Bound("COMMIT", (), "commit", None), "COMMIT")
 
-    async def run_as_commit(
-        self, bound: Bound, what: str
-    ) -> tuple[Sequence[Sequence[Any]], int | None]:
-        """Run a statement whose success is the commit (`what` names it): its rows and row
-        count. A connection lost while it runs leaves the outcome unknown, not rolled back
-        (GUARANTEES G3)."""
+    async def run_as_commit(self, bound: Bound, what: str) -> Sequence[Sequence[Any]]:
+        """Run a statement whose success is the commit (`what` names it): a connection lost
+        while it runs leaves the outcome unknown, not rolled back (GUARANTEES G3)."""
         try:
-            return await self._run(bound)
+            return await self.run(bound)
         except ConnectionLost as error:
             raise CommitOutcomeUnknown(
                 f"the connection was lost during {what}: it may or may not have been committed",
