@@ -1,4 +1,5 @@
-"""The chart of ratios: each system's median time over the hand-written layer's, per scenario.
+"""The chart of ratios: each system's time over the hand-written layer's, per scenario (the
+median of the per-round ratios, `ratios.py`).
 
 Reads every `<backend>.json` in the results directory, so one PNG shows all backends that
 have figures (one panel each). Needs matplotlib (the `bench` dependency group). Called by
@@ -18,11 +19,11 @@ matplotlib.use("Agg")
 from matplotlib import pyplot
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from benchmarks.ratios import FLOOR, ratio
+
 TIMES = FuncFormatter(lambda value, _: f"{value:g}x")
 
 __all__ = ["draw"]
-
-FLOOR = "handwritten"
 
 
 def _ratios(figures: dict[str, Any]) -> tuple[list[str], dict[str, list[float | None]]]:
@@ -34,9 +35,8 @@ def _ratios(figures: dict[str, Any]) -> tuple[list[str], dict[str, list[float | 
         values: list[float | None] = []
         for key in keys:
             row = figures["results"][key]
-            cell, floor = row.get(system["name"], {}), row.get(FLOOR, {})
-            ok = "median" in cell and "median" in floor and floor["median"]
-            values.append(cell["median"] / floor["median"] if ok else None)
+            found = ratio(row.get(system["name"], {"na": ""}), row.get(FLOOR))
+            values.append(None if found is None else found[0])
         series[system["label"]] = values
     return keys, series
 
@@ -74,7 +74,7 @@ def draw(directory: Path) -> Path | None:
         axis.set_xticks(range(len(keys)), keys, rotation=40, ha="right")
         mode = "quick" if figures["quick"] else "full"
         axis.set_title(f"{figures['title']} ({mode} run)")
-        axis.set_ylabel("median time / hand-written (log scale; dashed line = 1)")
+        axis.set_ylabel("time / hand-written, per round (log scale; dashed line = 1)")
         axis.grid(axis="y", which="both", alpha=0.3)
         if drawn:
             axis.legend(fontsize="small")
