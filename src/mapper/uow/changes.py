@@ -211,6 +211,7 @@ class _Differ:
         return found
 
     def refuse_key_change(self, key: Any, entity: Any) -> None:
+        """Called by the loop for an entity whose key columns differ from its snapshot."""
         raise UnitOfWorkError(
             f"the primary key of a loaded {self.meta.name} changed from {key!r} to "
             f"{entity_codec(self.meta).key(entity)!r}; keys cannot change: remove the entity "
@@ -231,12 +232,14 @@ def _update_loop(differ: _Differ) -> Callable[..., list[Update]]:
     }
     prelude, parts = value_expressions(meta, namespace)
     width = len(meta.columns)
-    compared = []
+    reads = [f"        v{p} = {part}" for p, part in enumerate(parts)]
+    compared = []  # per column, the name its comparison with the snapshot uses
     for column in meta.columns:
         p = column.position
         if column.type.mutable:  # compared in the frozen form its snapshot keeps
             namespace[f"_form{p}"] = column.type.snapshot_form
-            compared.append(f"_form{p}(v{p})")
+            reads.append(f"        c{p} = _form{p}(v{p})")
+            compared.append(f"c{p}")
         else:
             compared.append(f"v{p}")
     version = meta.version
@@ -253,23 +256,20 @@ def _update_loop(differ: _Differ) -> Callable[..., list[Update]]:
         "        if e is None:",
         "            continue",
         *("    " + line for line in prelude),
-        *(f"        v{p} = {part}" for p, part in enumerate(parts)),
-        *(f"        c{p} = {compared[p]}" for p in range(width) if compared[p] != f"v{p}"),
+        *reads,
         "        then = snapshots[key]",
         "        try:",
         "            m = 0",
     ]
-    for p in range(width):
-        c = compared[p] if compared[p] == f"v{p}" else f"c{p}"
+    for p, c in enumerate(compared):
         # `is not` first, as tuple comparison does: the same object (a NaN too) is unchanged.
         lines += [
             f"            if {c} is not then[{p}] and {c} != then[{p}]:",
             f"                m |= {1 << p}",
         ]
-    frozen = ", ".join(compared[p] if compared[p] == f"v{p}" else f"c{p}" for p in range(width))
     lines += [
         "        except ArithmeticError:",  # Decimal("sNaN") refuses comparison
-        f"            m = _by_value(({frozen},), then)",
+        f"            m = _by_value(({', '.join(compared)},), then)",
         "        if not m or (removed and (_meta, key) in removed):",
         "            continue",
         "        written = by_mask.get(m) or _differ.written(m)",
