@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -20,6 +21,7 @@ from mapper import (
     UnitOfWorkError,
     UnitOfWorkState,
 )
+from mapper.uow.collector import BULK_ROWS
 from tests.integration.conftest import POSTGRES_SCHEMA, POSTGRES_URL
 from tests.integration.helpers import (
     WAYS_TO_COMMIT,
@@ -782,3 +784,21 @@ async def _tags_without_their_key() -> asyncpg.Connection:
     )
     await connection.execute("INSERT INTO tags VALUES ($1, 'twin'), ($1, 'twin')", uuid.UUID(int=7))
     return connection
+
+
+def live_driver_rows() -> int:
+    return sum(1 for thing in gc.get_objects() if type(thing) is asyncpg.Record)
+
+
+async def test_a_bulk_load_frees_the_drivers_rows_before_it_returns(store: Database) -> None:
+    """find() of BULK_ROWS rows or more returns with none of asyncpg's records still alive
+    (the event loop would hold them until the caller's next await)."""
+    async with UnitOfWork(store, registry) as uow:
+        uow.repository(Role).add_all([Role(f"role {n}") for n in range(BULK_ROWS)])
+    gc.collect()
+    before = live_driver_rows()  # others' records, not yet collected
+    async with UnitOfWork(store, registry) as uow:
+        roles = await uow.repository(Role).find()
+        alive = live_driver_rows()
+        assert len(roles) == BULK_ROWS
+        assert alive == before
