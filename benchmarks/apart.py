@@ -211,6 +211,9 @@ class ApartSystem(System):
     async def update_shown(self, watch: Stopwatch, loaded: int, changed: int) -> None:
         await self._run("update_shown", watch, loaded=loaded, changed=changed)
 
+    async def flush_shown(self, watch: Stopwatch, loaded: int, changed: int) -> None:
+        await self._run("flush_shown", watch, loaded=loaded, changed=changed)
+
     async def delete(self, watch: Stopwatch, n: int) -> None:
         await self._run("delete", watch, n=n)
 

@@ -177,6 +177,20 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
     ),
     Scenario(
+        "load10k_shown_flush10",
+        "9d. load {loaded:,} to show, then flush {changed:,} changed of them",
+        "flush_shown",
+        {"loaded": 10_000, "changed": 10},
+        {"loaded": 200, "changed": 10},
+        seed="loaded",
+        mutates=True,
+        timed=(
+            "change 10 entities, flush, commit, as in 9a, after loading as in 9c (untimed): "
+            "the flush alone, which should cost about 9b; systems without a read-only load "
+            "do as in 9a"
+        ),
+    ),
+    Scenario(
         "load10_change10",
         "9b. load {loaded:,}, change {changed:,}, flush",
         "update",
@@ -201,7 +215,7 @@ def expected_census(op: str, arguments: dict[str, int]) -> tuple[int, int] | Non
     """(users, edited users) the table holds after a run of a writing operation, else None."""
     if op == "insert":
         return arguments["n"], 0
-    if op in ("update", "update_shown"):
+    if op in ("update", "update_shown", "flush_shown"):
         return arguments["loaded"], arguments["changed"]
     if op == "delete":
         return 0, 0

@@ -150,6 +150,17 @@ class MapperSystem(System):
                 user.active = not user.active
         watch.stop()
 
+    async def flush_shown(self, watch: Stopwatch, loaded: int, changed: int) -> None:
+        async with self._uow() as uow:
+            repository = uow.repository(User)
+            shown = await repository.find(track=False)
+            users = await repository.get_many([user.id for user in shown[:changed]])
+            watch.start()
+            for user in users:
+                user.name = renamed(user.name)
+                user.active = not user.active
+        watch.stop()
+
     async def delete(self, watch: Stopwatch, n: int) -> None:
         async with self._uow() as uow:
             repository = uow.repository(User)
