@@ -83,11 +83,12 @@ class EntityCodec:
     """Column values as change tracking keeps and compares them: mutable values (JSON) in
     their frozen `snapshot_form`, which later changes made in place cannot reach."""
     mutable_positions: tuple[int, ...]
-    changed: Callable[[Mapping[Any, Any], Mapping[Any, tuple[Any, ...]]], list[Any]]
+    changed: Callable[[Mapping[Any, Any], Mapping[Any, Sequence[Any]]], list[Any]]
     """The keys of the entities (by key) whose snapshot form differs from their snapshots."""
     materialize: Materializer
     """`materialize(rows, entities, snapshots, track)`: the entity of each row, the held one
-    where `entities` has its key, else built (and, if `track`, held with its snapshot)."""
+    where `entities` has its key, else built (and, if `track`, held with its snapshot: the
+    row itself where no column is mutable)."""
 
 
 def _build_body(meta: EntityMeta) -> tuple[list[str], dict[str, Any]]:
@@ -145,6 +146,9 @@ def _materialize_function(meta: EntityMeta, snapshot: Callable[..., Any]) -> Mat
     """The loading loop with `build` inlined: every loaded row passes through it."""
     body, namespace = _build_body(meta)
     namespace["_snapshot"] = snapshot
+    # Rows are immutable and compare as the tuples of their values (`Connection.select`):
+    # with no mutable column to freeze, the row itself is the snapshot, not a copy of it.
+    kept = "values" if snapshot is tuple else "_snapshot(values)"
     key = ", ".join(f"values[{c.position}]" for c in meta.primary_key)
     if meta.composite_key:
         key = f"({key})"
@@ -160,7 +164,7 @@ def _materialize_function(meta: EntityMeta, snapshot: Callable[..., Any]) -> Mat
         *("        " + line for line in body),
         "            if track:",
         "                entities[key] = e",
-        "                snapshots[key] = _snapshot(values)",
+        f"                snapshots[key] = {kept}",
         "        append(e)",
         "    return result",
     ]
@@ -335,7 +339,7 @@ def _values_function(meta: EntityMeta) -> Callable[[Any], tuple[Any, ...]]:
 
 def _changed_function(
     meta: EntityMeta,
-) -> Callable[[Mapping[Any, Any], Mapping[Any, tuple[Any, ...]]], list[Any]]:
+) -> Callable[[Mapping[Any, Any], Mapping[Any, Sequence[Any]]], list[Any]]:
     """The flush's scan: one pass over every held entity of the mapping, so it is compiled."""
     namespace: dict[str, Any] = {}
     prelude, parts = value_expressions(meta, namespace)

@@ -167,7 +167,9 @@ class Connection(Protocol):
         ...
 
     async def select(self, op: Select) -> Sequence[Sequence[Any]]:
-        """Rows of Python values in column order."""
+        """Rows of Python values in column order: immutable sequences that compare equal
+        to the tuple of their values (tuples, or a driver's own row type such as asyncpg's
+        `Record`), since the unit of work keeps a loaded row as its snapshot."""
         ...
 
     def stream(self, op: Select, chunk_size: int) -> AsyncGenerator[Sequence[Sequence[Any]]]:

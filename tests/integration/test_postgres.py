@@ -791,14 +791,20 @@ def live_driver_rows() -> int:
 
 
 async def test_a_bulk_load_frees_the_drivers_rows_before_it_returns(store: Database) -> None:
-    """find() of BULK_ROWS rows or more returns with none of asyncpg's records still alive
-    (the event loop would hold them until the caller's next await)."""
+    """An untracked find() of BULK_ROWS rows or more returns with none of asyncpg's records
+    still alive (the event loop would hold them until the caller's next await); a tracked
+    one keeps each as its entity's snapshot, and no more."""
     async with UnitOfWork(store, registry) as uow:
         uow.repository(Role).add_all([Role(f"role {n}") for n in range(BULK_ROWS)])
     gc.collect()
     before = live_driver_rows()  # others' records, not yet collected
     async with UnitOfWork(store, registry) as uow:
-        roles = await uow.repository(Role).find()
+        shown = await uow.repository(Role).find(track=False)
         alive = live_driver_rows()
-        assert len(roles) == BULK_ROWS
+        assert len(shown) == BULK_ROWS
         assert alive == before
+    async with UnitOfWork(store, registry) as uow:
+        held = await uow.repository(Role).find()
+        alive = live_driver_rows()
+        assert len(held) == BULK_ROWS
+        assert alive == before + BULK_ROWS

@@ -496,6 +496,30 @@ class TestMaterialize:
         assert third.id == 3 and 3 not in entities and 3 not in snapshots
         assert snapshots[1] == (1, "ann", D("1.50"))
 
+    def test_a_row_is_its_own_snapshot_without_mutable_columns(self) -> None:
+        """The row object itself is held as the snapshot: no copy per loaded row, even of a
+        row that is not a plain tuple (a driver's own row type)."""
+
+        class DriverRow(tuple[Any, ...]):
+            pass
+
+        meta = account_meta(attrs.define)
+        snapshots: dict[Any, Any] = {}
+        rows = [DriverRow((1, "ann", D("1.50")))]
+        entity_codec(meta).materialize(rows, {}, snapshots, True)
+        assert snapshots[1] is rows[0]
+
+    def test_a_row_with_a_json_column_is_snapshotted_in_its_frozen_form(self) -> None:
+        """A mutable value is copied into its snapshot form, so changing it in place shows."""
+        codec = entity_codec(meta_of(LineMap))
+        snapshots: dict[Any, Any] = {}
+        row = (1, 2, 3, {"items": [1]})
+        (line,) = codec.materialize([row], {}, snapshots, True)
+        assert snapshots[(1, 2)] is not row
+        assert codec.snapshot(codec.values(line)) == snapshots[(1, 2)]
+        line.data["items"].append(2)
+        assert codec.snapshot(codec.values(line)) != snapshots[(1, 2)]
+
     def test_composite_keys_are_tuples(self) -> None:
         """A composite key is held as the tuple of its columns."""
 

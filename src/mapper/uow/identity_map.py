@@ -10,7 +10,7 @@ Pure. Owned by `uow/unit_of_work.py`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from mapper.mapping import EntityMeta
@@ -25,7 +25,9 @@ class TableEntries:
 
     def __init__(self) -> None:
         self.entities: dict[Any, Any] = {}
-        self.snapshots: dict[Any, tuple[Any, ...]] = {}
+        self.snapshots: dict[Any, Sequence[Any]] = {}
+        """Column values by key: a loaded row itself (immutable, compares as a tuple), or
+        the tuple a flush wrote."""
 
 
 class IdentityMap:
@@ -44,7 +46,7 @@ class IdentityMap:
         entries = self._tables.get(meta)
         return None if entries is None else entries.entities.get(key)
 
-    def put(self, meta: EntityMeta, key: Any, entity: Any, snapshot: tuple[Any, ...]) -> None:
+    def put(self, meta: EntityMeta, key: Any, entity: Any, snapshot: Sequence[Any]) -> None:
         entries = self.table(meta)
         entries.entities[key] = entity
         entries.snapshots[key] = snapshot

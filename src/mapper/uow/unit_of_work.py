@@ -943,9 +943,9 @@ async def _free_driver_rows() -> None:
 
     The event loop holds the future that delivered them until the task next suspends, so
     without this they live on into the caller's next await (often the commit), whatever
-    the caller holds. Freed here, they go while still in the cache from being read: in a
-    unit of work that loads 10,000 entities and changes 10, freeing them at the commit,
-    after its scan had evicted them, took about 1 ms of it (asyncpg 0.32, PostgreSQL 15).
+    the caller holds. Freed here, the rows not kept as snapshots (all of an untracked
+    load's) go while still in the cache from being read: freeing 10,000 asyncpg records at
+    a commit, after its scan had evicted them, took about 1 ms of it (asyncpg 0.32).
     """
     await asyncio.sleep(0)
 
