@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import decimal
+import math
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -594,6 +595,35 @@ def test_a_signalling_nan_marks_only_its_own_column() -> None:
     loaded.label = "y"
     (update,) = compute_changes(identity, [], {}).updates[meta]
     assert [meta.columns[p].attribute for p in update.positions] == ["label"]
+
+
+def test_a_signalling_nan_beside_a_stored_nan_reports_only_its_own_column() -> None:
+    """A NaN loaded from the database and left alone is not taken for a change (and so not
+    refused) when another column's sNaN makes the row compare column by column."""
+
+    @attrs.define
+    class Reading:
+        amount: decimal.Decimal
+        ratio: float
+        id: int = 1
+
+    local = Registry()
+
+    @local.map
+    class ReadingMap(EntityMap[Reading]):
+        __table__ = "readings"
+        id = Column(t.Integer(), primary_key=True)
+        amount = Column(t.Decimal(10, 2))
+        ratio = Column(t.Float())  # NaN refused when written; another writer stored one
+
+    meta = local.meta(Reading)
+    loaded = Reading(decimal.Decimal("1.50"), math.nan)
+    identity = IdentityMap()
+    _load(identity, loaded, meta=meta)
+    loaded.amount = decimal.Decimal("sNaN")
+    with pytest.raises(ValidationError) as raised:
+        compute_changes(identity, [], {})
+    assert [v.attribute for v in raised.value.violations] == ["amount"]
 
 
 def test_changes_of_different_columns_are_listed_per_entity() -> None:

@@ -7,8 +7,8 @@ import inspect
 import linecache
 import traceback
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, overload
 
 import attrs
 import pytest
@@ -465,6 +465,33 @@ class TestGeneratedCode:
         assert linecache.getlines(filename)
 
 
+class DriverRow(Sequence[Any]):
+    """An immutable row that is no tuple but compares as one, as asyncpg's Record does."""
+
+    def __init__(self, values: tuple[Any, ...]) -> None:
+        self._values = values
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Any, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Any:
+        return self._values[index]
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, DriverRow):
+            other = other._values
+        return isinstance(other, tuple) and self._values == other
+
+    def __hash__(self) -> int:
+        return hash(self._values)
+
+
 class TestMaterialize:
     @pytest.mark.parametrize("style", ENTITY_STYLES.values(), ids=list(ENTITY_STYLES))
     def test_rows_become_entities_with_snapshots(self, style: Callable[[type], type]) -> None:
@@ -497,17 +524,18 @@ class TestMaterialize:
         assert snapshots[1] == (1, "ann", D("1.50"))
 
     def test_a_row_is_its_own_snapshot_without_mutable_columns(self) -> None:
-        """The row object itself is held as the snapshot: no copy per loaded row, even of a
-        row that is not a plain tuple (a driver's own row type)."""
-
-        class DriverRow(tuple[Any, ...]):
-            pass
-
+        """The row object itself is held as the snapshot, even a driver's own row type that
+        is no tuple (as asyncpg's Record), and the change scan compares against it."""
         meta = account_meta(attrs.define)
+        codec = entity_codec(meta)
+        entities: dict[Any, Any] = {}
         snapshots: dict[Any, Any] = {}
-        rows = [DriverRow((1, "ann", D("1.50")))]
-        entity_codec(meta).materialize(rows, {}, snapshots, True)
-        assert snapshots[1] is rows[0]
+        rows = [DriverRow((1, "ann", D("1.50"))), DriverRow((2, "bob", D("2.00")))]
+        _, bob = codec.materialize(rows, entities, snapshots, True)
+        assert snapshots[1] is rows[0] and snapshots[2] is rows[1]
+        assert codec.changed(entities, snapshots) == []
+        write_attribute(bob, "owner", "robert")
+        assert codec.changed(entities, snapshots) == [2]
 
     def test_a_row_with_a_json_column_is_snapshotted_in_its_frozen_form(self) -> None:
         """A mutable value is copied into its snapshot form, so changing it in place shows."""

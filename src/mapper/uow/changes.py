@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import operator
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -290,9 +290,14 @@ def _differ(meta: EntityMeta) -> _Differ:
     return _Differ(meta)
 
 
-def _mask_by_value(current: tuple[Any, ...], snapshot: tuple[Any, ...]) -> int:
+def _mask_by_value(current: tuple[Any, ...], snapshot: Sequence[Any]) -> int:
+    """The changed-column mask, column by column, for a row whose comparison raised (a
+    Decimal sNaN): a value that refuses comparison differs; the same object (a NaN too)
+    does not, as in the loop and in tuple comparison."""
     mask = 0
     for position, (now, then) in enumerate(zip(current, snapshot, strict=True)):
+        if now is then:
+            continue
         try:
             differs = bool(now != then)
         except ArithmeticError:
