@@ -408,6 +408,7 @@ class TestUntrackedFind:
             planned = uow.plan()
             assert repr(uow).startswith("<UnitOfWork open: 1 held,")
         assert [(p.operation, p.table, p.rows) for p in planned] == [("update", "users", 1)]
+        assert repr(uow) == "<UnitOfWork closed>"
 
 
 class RoleRepository(Repository[Role]):

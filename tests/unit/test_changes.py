@@ -137,6 +137,38 @@ def _changes(
     return compute_changes(identity or IdentityMap(), [(_meta(e), e) for e in added], removed_map)
 
 
+@attrs.frozen
+class Row:
+    """One row of an `Updates` or `Deletes` record, as the tests read it."""
+
+    entity: Any
+    key: Any
+    version: Any
+    positions: tuple[int, ...] = ()
+    values: tuple[Any, ...] = ()
+
+
+def _update_rows(changes: ChangeSet, meta: EntityMeta) -> list[Row]:
+    """Every updated row of `meta`, column set by column set."""
+    rows = []
+    for group in changes.updates.get(meta, []):
+        versions = group.versions or [None] * len(group)
+        for entity, key, values, version in zip(
+            group.entities, group.keys, group.rows, versions, strict=True
+        ):
+            rows.append(Row(entity, key, version, group.positions, values))
+    return rows
+
+
+def _delete_rows(changes: ChangeSet, meta: EntityMeta) -> list[Row]:
+    deletes = changes.deletes[meta]
+    versions = deletes.versions or [None] * len(deletes)
+    return [
+        Row(entity, key, version)
+        for entity, key, version in zip(deletes.entities, deletes.keys, versions, strict=True)
+    ]
+
+
 def _profile(**changes: Any) -> Profile:
     values: dict[str, Any] = {
         "name": "Ann",
@@ -183,7 +215,7 @@ def test_an_update_lists_only_the_changed_columns() -> None:
     profile.name = "Anna"
     changes = _changes(identity)
     meta = registry.meta(Profile)
-    (update,) = changes.updates[meta]
+    (update,) = _update_rows(changes, meta)
     assert [meta.columns[p].attribute for p in update.positions] == ["name", "age"]
     assert update.values[meta.column("name").position] == "Anna"
     assert update.values[meta.column("age").position] == 31
@@ -202,7 +234,7 @@ def test_the_version_column_is_not_a_user_change() -> None:
     assert not _changes(identity)
     profile.email = "new@example.com"
     meta = registry.meta(Profile)
-    (update,) = _changes(identity).updates[meta]
+    (update,) = _update_rows(_changes(identity), meta)
     assert [meta.columns[p].attribute for p in update.positions] == ["email"]
 
 
@@ -213,7 +245,7 @@ def test_an_update_expects_the_loaded_version() -> None:
     _load(identity, profile)
     profile.name = "Bo"
     profile.version = 10
-    (update,) = _changes(identity).updates[registry.meta(Profile)]
+    (update,) = _update_rows(_changes(identity), registry.meta(Profile))
     assert update.version == 3
 
 
@@ -223,7 +255,7 @@ def test_an_unversioned_update_expects_no_version() -> None:
     identity = IdentityMap()
     _load(identity, seat)
     seat.holder = "Cy"
-    (update,) = _changes(identity).updates[registry.meta(Seat)]
+    (update,) = _update_rows(_changes(identity), registry.meta(Seat))
     assert update.version is None
     assert update.key == (1, 2)
 
@@ -257,7 +289,7 @@ def test_a_removed_entity_is_deleted_not_updated() -> None:
     changes = _changes(identity, removed=(profile,))
     meta = registry.meta(Profile)
     assert changes.updates == {}
-    (delete,) = changes.deletes[meta]
+    (delete,) = _delete_rows(changes, meta)
     assert delete.entity is profile
     assert delete.key == 1
     assert delete.version == 4
@@ -287,7 +319,7 @@ def test_the_change_scan_leaves_out_removed_entities() -> None:
 def test_a_removed_entity_without_snapshot_expects_no_version() -> None:
     """Removing an entity the identity map never loaded gives its delete no version."""
     profile = _profile()
-    (delete,) = _changes(removed=(profile,)).deletes[registry.meta(Profile)]
+    (delete,) = _delete_rows(_changes(removed=(profile,)), registry.meta(Profile))
     assert delete.version is None
 
 
@@ -299,7 +331,7 @@ def test_json_changed_in_place_is_detected() -> None:
     profile.settings["theme"]["dark"] = False
     profile.tags.append("b")
     meta = registry.meta(Profile)
-    (update,) = _changes(identity).updates[meta]
+    (update,) = _update_rows(_changes(identity), meta)
     assert [meta.columns[p].attribute for p in update.positions] == ["settings", "tags"]
     assert update.values[meta.column("settings").position] == {"theme": {"dark": False}}
     assert update.values[meta.column("tags").position] == ["a", "b"]
@@ -438,7 +470,7 @@ def test_updates_check_only_the_changed_columns() -> None:
     identity = IdentityMap()
     _load(identity, profile)
     profile.age = 40
-    (update,) = _changes(identity).updates[registry.meta(Profile)]
+    (update,) = _update_rows(_changes(identity), registry.meta(Profile))
     assert update.values[registry.meta(Profile).column("age").position] == 40
     profile.age = "forty"  # type: ignore[assignment]
     with pytest.raises(ValidationError) as caught:
@@ -537,7 +569,7 @@ def test_a_json_value_that_serialises_differently_is_a_change(
     _load(identity, loaded)
     setattr(loaded, attribute, after)
     meta = _meta(loaded)
-    updates = _changes(identity).updates.get(meta, [])
+    updates = _update_rows(_changes(identity), meta)
     assert len(updates) == 1, "the change was not detected"
     assert [meta.columns[p].attribute for p in updates[0].positions] == [attribute]
     assert updates[0].values[meta.column(attribute).position] == after
@@ -597,7 +629,7 @@ def test_a_signalling_nan_marks_only_its_own_column() -> None:
     assert [v.attribute for v in raised.value.violations] == ["amount"]
     loaded.amount = decimal.Decimal("1.50")
     loaded.label = "y"
-    (update,) = compute_changes(identity, [], {}).updates[meta]
+    (update,) = _update_rows(compute_changes(identity, [], {}), meta)
     assert [meta.columns[p].attribute for p in update.positions] == ["label"]
 
 
@@ -607,7 +639,7 @@ def test_changes_of_different_columns_are_listed_per_entity() -> None:
     first, second, third = _profile(id=1), _profile(id=2, email="b@x"), _profile(id=3, email="c@x")
     _load(identity, first, second, third)
     first.name, second.age, third.name = "A", 5, "C"
-    updates = _changes(identity).updates[registry.meta(Profile)]
+    updates = _update_rows(_changes(identity), registry.meta(Profile))
     meta = registry.meta(Profile)
     assert {u.key: [meta.columns[p].attribute for p in u.positions] for u in updates} == {
         1: ["name"],
@@ -641,5 +673,5 @@ def test_an_unchanged_nan_is_not_a_change_when_its_row_is_compared() -> None:
     _load(identity, loaded, meta=meta)
     assert compute_changes(identity, [], {}, dirty={meta: [1]}).updates == {}
     loaded.label = "y"
-    (update,) = compute_changes(identity, [], {}, dirty={meta: [1]}).updates[meta]
+    (update,) = _update_rows(compute_changes(identity, [], {}, dirty={meta: [1]}), meta)
     assert [meta.columns[p].attribute for p in update.positions] == ["label"]

@@ -21,7 +21,7 @@ from mapper import types as t
 from mapper.codec import entity_codec
 from mapper.mapping import EntityMeta
 from mapper.operations import DeleteBatch, InsertBatch, LockRows, UpdateBatch
-from mapper.uow.changes import ChangeSet, Delete, compute_changes
+from mapper.uow.changes import ChangeSet, Deletes, Updates, compute_changes
 from mapper.uow.commit_order import Step, after_writes, order_changes
 from mapper.uow.identity_map import IdentityMap
 
@@ -162,8 +162,8 @@ class Flush:
     def changes(self) -> ChangeSet:
         return compute_changes(self.identity, self.added, self.removed)
 
-    def snapshot_of(self, meta: EntityMeta, record: Delete) -> Sequence[Any]:
-        return self.identity.table(meta).snapshots[record.key]
+    def snapshot_of(self, meta: EntityMeta, key: Any) -> Sequence[Any]:
+        return self.identity.table(meta).snapshots[key]
 
     def steps(self, row_locks: bool = False) -> list[Step]:
         return order_changes(
@@ -273,7 +273,10 @@ def test_updates_go_in_key_order() -> None:
     assert isinstance(step.op, UpdateBatch)
     assert _keys(step) == [(1,), (2,), (5,), (9,)]
     assert list(step.op.values) == [("n1!",), ("n2!",), ("n5!",), ("n9!",)]
-    assert [record.entity.id for record in step.records] == [1, 2, 5, 9]
+    assert isinstance(step.records, Updates)
+    assert [entity.id for entity in step.records.entities] == [1, 2, 5, 9]
+    assert step.records.keys == [1, 2, 5, 9]
+    assert [row[1] for row in step.records.rows] == ["n1!", "n2!", "n5!", "n9!"]
 
 
 def test_deletes_go_in_key_order() -> None:
@@ -286,6 +289,8 @@ def test_deletes_go_in_key_order() -> None:
     assert isinstance(step.op, DeleteBatch)
     assert _keys(step) == [(1,), (2,), (5,), (9,)]
     assert step.op.versions is None
+    assert isinstance(step.records, Deletes)
+    assert [entity.id for entity in step.records.entities] == [1, 2, 5, 9]
 
 
 def test_composite_keys_sort_by_every_key_column() -> None:
@@ -507,7 +512,9 @@ def test_step_records_follow_the_batch_rows(count: int) -> None:
     for author in authors:
         author.name = f"y{author.id}"
     (step,) = flush.steps()
-    assert [(record.entity.id,) for record in step.records] == _keys(step)
+    assert isinstance(step.records, Updates)
+    assert [(entity.id,) for entity in step.records.entities] == _keys(step)
+    assert [(key,) for key in step.records.keys] == _keys(step)
 
 
 # -- the lock step (G8, backends with row locks) -------------------------------------------------

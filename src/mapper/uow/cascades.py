@@ -29,7 +29,7 @@ from mapper.errors import ValidationError, Violation
 from mapper.mapping import EntityMeta, RelationMeta, per_mapping
 from mapper.placeholders import NotLoaded, NotLoadedReference, placeholder_key
 from mapper.registry import Registry
-from mapper.uow.changes import ChangeSet, Delete, Insert
+from mapper.uow.changes import ChangeSet, Deletes, Insert
 from mapper.uow.identity_map import IdentityMap
 
 __all__ = ["Collections", "Reader", "RelationPlanner", "link_value"]
@@ -317,7 +317,10 @@ class RelationPlanner:
         owner_key = entity_codec(relation.owner).key(owner)
         target_key = entity_codec(relation.target).key(target)
         key = _link_row(relation, owner_key, target_key)
-        self.links.deletes.setdefault(link, []).append(Delete(None, key, None))
+        deletes = self.links.deletes.get(link)
+        if deletes is None:
+            deletes = self.links.deletes[link] = Deletes([], [], None)
+        deletes.append(None, key)
 
     # -- removals -------------------------------------------------------------------------
 
@@ -334,7 +337,7 @@ class RelationPlanner:
         ruled: dict[EntityMeta, bool] = {}  # whether a mapping has rules, asked once each
         while True:
             # Most removals follow no rule: ask each mapping once, before looking at entities.
-            for meta in {meta for meta, _ in self._removed}:
+            for meta in set(map(operator.itemgetter(0), self._removed)):
                 if meta not in ruled:
                     ruled[meta] = bool(_delete_rules(meta))
             if not any(ruled.values()):

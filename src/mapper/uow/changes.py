@@ -7,6 +7,10 @@ the entities added and removed, fills in column defaults and initial versions, a
 every value that will be written (`validation.py`), raising one `ValidationError` before any
 SQL. It never writes into entities: `plan()` runs it too.
 
+Updates and deletes are recorded column-wise (`Updates`, `Deletes`: parallel lists of
+entities, keys, rows and versions), not as one object per row: every changed or removed
+entity passes through here, and lists are filled and reordered in C.
+
 Called by `uow/unit_of_work.py` at flush and plan.
 """
 
@@ -27,10 +31,10 @@ from mapper.uow.validation import validator_for
 
 __all__ = [
     "ChangeSet",
-    "Delete",
+    "Deletes",
     "Dirty",
     "Insert",
-    "Update",
+    "Updates",
     "changed_keys",
     "compute_changes",
     "key_tuple",
@@ -54,34 +58,82 @@ class Insert:
     """(attribute, value) pairs from column defaults and the initial version."""
 
 
-@attrs.define(eq=False)  # not frozen: one is made per written row, and frozen init is slow
-class Update:
-    """A persistent entity whose columns at `positions` differ from its snapshot."""
+@attrs.define(eq=False)
+class Updates:
+    """Held entities of one mapping whose columns at `positions` differ from their
+    snapshots, column-wise: `entities[i]`, held under `keys[i]` (an identity-map key: bare
+    for a one-column key), now has the values `rows[i]` (every column, in column order)
+    and, if versioned, must still have `versions[i]` (from its snapshot).
 
-    entity: Any
-    key: Any
+    The flush puts what it writes besides (versions, keys of rows it inserted) into `rows`,
+    so they are what was written when it settles the snapshots."""
+
     positions: tuple[int, ...]
-    values: tuple[Any, ...]
-    version: Any | None
-    """The version the row must still have (from the snapshot), if versioned."""
+    entities: list[Any]
+    keys: list[Any]
+    rows: list[tuple[Any, ...]]
+    versions: list[Any] | None
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def reordered(self, order: Sequence[int]) -> Updates:
+        """The same updates, row `order[i]` going i-th."""
+        return Updates(
+            self.positions,
+            _taken(self.entities, order),
+            _taken(self.keys, order),
+            _taken(self.rows, order),
+            None if self.versions is None else _taken(self.versions, order),
+        )
 
 
-@attrs.define(eq=False)  # not frozen: one is made per written row, and frozen init is slow
-class Delete:
-    """A persistent entity to delete."""
+@attrs.define(eq=False)
+class Deletes:
+    """Rows of one mapping to delete, column-wise: `entities[i]` (None for a link row) is
+    held under `keys[i]` and, if versioned, must still have `versions[i]`."""
 
-    entity: Any
-    key: Any
-    version: Any | None
+    entities: list[Any]
+    keys: list[Any]
+    versions: list[Any] | None
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def append(self, entity: Any, key: Any, version: Any = None) -> None:
+        self.entities.append(entity)
+        self.keys.append(key)
+        if self.versions is not None:
+            self.versions.append(version)
+
+    def extend(self, other: Deletes) -> None:
+        if (self.versions is None) != (other.versions is None):
+            raise TypeError("deletes of one mapping are all versioned or none are")
+        self.entities.extend(other.entities)
+        self.keys.extend(other.keys)
+        if self.versions is not None and other.versions is not None:
+            self.versions.extend(other.versions)
+
+    def reordered(self, order: Sequence[int]) -> Deletes:
+        """The same deletes, row `order[i]` going i-th."""
+        return Deletes(
+            _taken(self.entities, order),
+            _taken(self.keys, order),
+            None if self.versions is None else _taken(self.versions, order),
+        )
+
+
+def _taken(values: list[Any], order: Sequence[int]) -> list[Any]:
+    return list(map(values.__getitem__, order))
 
 
 @attrs.define
 class ChangeSet:
-    """Everything one flush writes, per mapping."""
+    """Everything one flush writes, per mapping (updates: one `Updates` per column set)."""
 
     inserts: dict[EntityMeta, list[Insert]] = attrs.Factory(dict)
-    updates: dict[EntityMeta, list[Update]] = attrs.Factory(dict)
-    deletes: dict[EntityMeta, list[Delete]] = attrs.Factory(dict)
+    updates: dict[EntityMeta, list[Updates]] = attrs.Factory(dict)
+    deletes: dict[EntityMeta, Deletes] = attrs.Factory(dict)
 
     def __bool__(self) -> bool:
         return bool(self.inserts or self.updates or self.deletes)
@@ -89,11 +141,9 @@ class ChangeSet:
     @property
     def rows(self) -> int:
         """How many rows it writes."""
-        return sum(
-            len(records)
-            for records_by_meta in (self.inserts, self.updates, self.deletes)
-            for records in records_by_meta.values()
-        )
+        inserted = sum(map(len, self.inserts.values()))
+        updated = sum(len(group) for groups in self.updates.values() for group in groups)
+        return inserted + updated + sum(map(len, self.deletes.values()))
 
 
 class _Inserter:
@@ -180,7 +230,7 @@ def changed_keys(
 
 
 class _Differ:
-    """Which columns of held entities changed, as `Update`s: one compiled loop per mapping.
+    """Which columns of held entities changed, as `Updates`: one compiled loop per mapping.
 
     The loop (`_update_loop`) reads each entity's column values and compares them with its
     snapshot, column by column, into a mask (bit i set when column i differs); the positions
@@ -197,7 +247,7 @@ class _Differ:
         self.version_mask = 0 if meta.version is None else 1 << meta.version.position
         self.updates: Callable[
             [Iterable[Any], TableEntries, Mapping[tuple[EntityMeta, Any], Any], list[Violation]],
-            list[Update],
+            list[Updates],
         ] = _update_loop(self)
 
     def written(self, mask: int) -> tuple[tuple[int, ...], Any, bool]:
@@ -210,6 +260,27 @@ class _Differ:
             found = self.by_mask[mask] = (positions, check, bool(mask & self.key_mask))
         return found
 
+    def collected(self, found: dict[int, list[tuple[Any, ...]]]) -> list[Updates]:
+        """The loop's (entity, key, values[, version]) rows per mask, as one `Updates` per
+        column set (masks that differ only in the version write the same columns)."""
+        groups: dict[tuple[int, ...], Updates] = {}
+        versioned = self.meta.version is not None
+        for mask, rows in found.items():
+            columns = list(map(list, zip(*rows, strict=True)))  # transposed in C
+            entities, keys, values = columns[0], columns[1], columns[2]
+            versions = columns[3] if versioned else None
+            group = Updates(self.by_mask[mask][0], entities, keys, values, versions)
+            known = groups.get(group.positions)
+            if known is None:
+                groups[group.positions] = group
+                continue
+            known.entities += group.entities
+            known.keys += group.keys
+            known.rows += group.rows
+            if known.versions is not None and group.versions is not None:
+                known.versions += group.versions
+        return list(groups.values())
+
     def refuse_key_change(self, key: Any, entity: Any) -> None:
         """Called by the loop for an entity whose key columns differ from its snapshot."""
         raise UnitOfWorkError(
@@ -219,13 +290,12 @@ class _Differ:
         )
 
 
-def _update_loop(differ: _Differ) -> Callable[..., list[Update]]:
-    """`updates(keys, entries, removed, out)`: the `Update` of each held entity among `keys`
-    whose values differ from its snapshot (only the version differing writes nothing);
-    the written values are checked into `out`."""
+def _update_loop(differ: _Differ) -> Callable[..., list[Updates]]:
+    """`updates(keys, entries, removed, out)`: the `Updates` of the held entities among
+    `keys` whose values differ from their snapshots (only the version differing writes
+    nothing); the written values are checked into `out`."""
     meta = differ.meta
     namespace: dict[str, Any] = {
-        "_Update": Update,
         "_meta": meta,
         "_differ": differ,
         "_by_value": _mask_by_value,
@@ -243,11 +313,10 @@ def _update_loop(differ: _Differ) -> Callable[..., list[Update]]:
         else:
             compared.append(f"v{p}")
     version = meta.version
-    expected = "None" if version is None else f"then[{version.position}]"
+    expected = "" if version is None else f", then[{version.position}]"
     lines = [
         "def updates(keys, entries, removed, out):",
-        "    found = []",
-        "    append = found.append",
+        "    found = {}  # mask: the (entity, key, values[, version]) rows that have it",
         "    held = entries.entities.get",
         "    snapshots = entries.snapshots",
         "    by_mask = _differ.by_mask",
@@ -279,8 +348,11 @@ def _update_loop(differ: _Differ) -> Callable[..., list[Update]]:
         "            continue  # only the version differs: the mapper owns it, nothing to write",
         f"        values = ({', '.join(f'v{p}' for p in range(width))},)",
         "        written[1](values, out)",
-        f"        append(_Update(e, key, written[0], values, {expected}))",
-        "    return found",
+        "        rows = found.get(m)",
+        "        if rows is None:",
+        "            rows = found[m] = []",
+        f"        rows.append((e, key, values{expected}))",
+        "    return _differ.collected(found) if found else []",
     ]
     return compile_function("updates", "\n".join(lines) + "\n", namespace)
 
@@ -332,19 +404,36 @@ def compute_changes(
         updates = _differ(meta).updates(keys, identity.table(meta), removed, violations)
         if updates:
             changes.updates[meta] = updates
-    deletes = changes.deletes
-    for (meta, key), entity in removed.items():
-        if meta.version is None:
-            record = Delete(entity, key, None)
-        else:
-            snapshot = identity.table(meta).snapshots.get(key)
-            expected = None if snapshot is None else snapshot[meta.version.position]
-            record = Delete(entity, key, expected)
-        listed = deletes.get(meta)
-        if listed is None:
-            deletes[meta] = [record]
-        else:
-            listed.append(record)
+    if removed:
+        changes.deletes = _deletes(identity, removed)
     if violations:
         raise ValidationError(violations)
     return changes
+
+
+def _deletes(
+    identity: IdentityMap, removed: Mapping[tuple[EntityMeta, Any], Any]
+) -> dict[EntityMeta, Deletes]:
+    """The removed entities as one `Deletes` per mapping, each expecting the version of its
+    snapshot."""
+    by_meta: dict[EntityMeta, tuple[list[Any], list[Any]]] = {}
+    metas = set(map(_first, removed))
+    if len(metas) == 1:  # the usual case (remove_all): taken apart in C
+        by_meta[metas.pop()] = (list(map(_second, removed)), list(removed.values()))
+    else:
+        for (meta, key), entity in removed.items():
+            keys, entities = by_meta.setdefault(meta, ([], []))
+            keys.append(key)
+            entities.append(entity)
+    found = {}
+    for meta, (keys, entities) in by_meta.items():
+        versions = None
+        if meta.version is not None:
+            snapshots = identity.table(meta).snapshots
+            position = meta.version.position
+            versions = [
+                None if snapshot is None else snapshot[position]
+                for snapshot in map(snapshots.get, keys)
+            ]
+        found[meta] = Deletes(entities, keys, versions)
+    return found

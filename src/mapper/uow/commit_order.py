@@ -21,7 +21,7 @@ import attrs
 
 from mapper.mapping import EntityMeta
 from mapper.operations import DeleteBatch, InsertBatch, LockRows, UpdateBatch, WriteBatch
-from mapper.uow.changes import ChangeSet, Delete, Insert, Update, key_tuple
+from mapper.uow.changes import ChangeSet, Deletes, Insert, Updates, key_tuple
 
 __all__ = ["Step", "after_writes", "order_changes", "picker"]
 
@@ -33,11 +33,7 @@ class Step:
     """One batch to run, with the change records of its rows (same order as the rows)."""
 
     op: WriteBatch
-    records: tuple[Insert | Update | Delete, ...]
-
-
-# A bare key sorts as its 1-tuple would; composite keys are tuples already.
-_by_key = operator.attrgetter("key")
+    records: tuple[Insert, ...] | Updates | Deletes
 
 
 def _sorted(records: list[R], key: Callable[[R], Any]) -> list[R]:
@@ -45,6 +41,18 @@ def _sorted(records: list[R], key: Callable[[R], Any]) -> list[R]:
         return sorted(records, key=key)
     except TypeError:  # keys of mixed types: keep the order they came in
         return records
+
+
+def _key_order(keys: list[Any]) -> list[int] | None:
+    """The order of `keys` (a bare key sorts as its 1-tuple would), as the index of the
+    row going first, second, ...; None where they are in order already, or do not compare
+    (keys of mixed types: they keep the order they came in)."""
+    try:
+        if sorted(keys) == keys:  # the usual case: rows loaded in key order
+            return None
+        return sorted(range(len(keys)), key=keys.__getitem__)
+    except TypeError:
+        return None
 
 
 def _self_references(meta: EntityMeta) -> list[tuple[int, int]]:
@@ -123,47 +131,50 @@ def _insert_steps(meta: EntityMeta, inserts: list[Insert]) -> Step:
     return Step(InsertBatch(meta, meta.columns, [r.values for r in records]), tuple(records))
 
 
-def _update_steps(meta: EntityMeta, updates: list[Update]) -> list[Step]:
-    groups: dict[tuple[int, ...], list[Update]] = {}
-    for record in updates:
-        groups.setdefault(record.positions, []).append(record)
-    ordered = [_sorted(group, _by_key) for group in groups.values()]
+def _update_steps(meta: EntityMeta, groups: list[Updates]) -> list[Step]:
+    ordered = []
+    for group in groups:
+        order = _key_order(group.keys)
+        ordered.append(group if order is None else group.reordered(order))
     # Groups in the order of their first key, so the plan does not depend on load order.
-    ordered = _sorted(ordered, lambda g: (key_tuple(meta, g[0].key), g[0].positions))
+    ordered = _sorted(ordered, lambda g: (key_tuple(meta, g.keys[0]), g.positions))
     steps = []
-    for records in ordered:
-        positions = records[0].positions
-        columns = tuple(meta.columns[p] for p in positions)
-        pick = picker(list(positions))
+    for group in ordered:
+        columns = tuple(meta.columns[p] for p in group.positions)
         batch = UpdateBatch(
             meta,
             columns,
-            keys=_key_tuples(meta, records),
-            values=[pick(r.values) for r in records],
-            versions=[r.version for r in records] if meta.version is not None else None,
+            keys=_key_tuples(meta, group.keys),
+            values=list(map(picker(list(group.positions)), group.rows)),
+            versions=None if meta.version is None else group.versions,
         )
-        steps.append(Step(batch, tuple(records)))
+        steps.append(Step(batch, group))
     return steps
 
 
 def _delete_steps(
-    meta: EntityMeta, deletes: list[Delete], snapshot_of: Callable[[Delete], Sequence[Any]] | None
+    meta: EntityMeta, deletes: Deletes, snapshot_of: Callable[[Any], Sequence[Any]] | None
 ) -> list[Step]:
-    records = _sorted(deletes, _by_key)
+    order = _key_order(deletes.keys)
+    records = deletes if order is None else deletes.reordered(order)
     if snapshot_of is not None:
-        records = _children_first(meta, records, snapshot_of)
+        keys = records.keys
+        rows = list(range(len(keys)))
+        first = _children_first(meta, rows, lambda row: snapshot_of(keys[row]))
+        if first != rows:
+            records = records.reordered(first)
     batch = DeleteBatch(
         meta,
-        keys=_key_tuples(meta, records),
-        versions=[r.version for r in records] if meta.version is not None else None,
+        keys=_key_tuples(meta, records.keys),
+        versions=None if meta.version is None else records.versions,
     )
-    return [Step(batch, tuple(records))]
+    return [Step(batch, records)]
 
 
 def order_changes(
     changes: ChangeSet,
     table_order: Sequence[EntityMeta],
-    snapshot_of: Callable[[EntityMeta, Delete], Sequence[Any]],
+    snapshot_of: Callable[[EntityMeta, Any], Sequence[Any]],
     row_locks: bool = False,
 ) -> list[Step]:
     """The flush's batches in the order they must run.
@@ -186,7 +197,7 @@ def order_changes(
         if meta in changes.deletes:
             reader = None
             if _self_references(meta):
-                reader = lambda record, meta=meta: snapshot_of(meta, record)  # noqa: E731
+                reader = lambda key, meta=meta: snapshot_of(meta, key)  # noqa: E731
             writes.extend(_delete_steps(meta, changes.deletes[meta], reader))
     locks = _lock_steps(changes, table_order) if row_locks and len(writes) > 1 else []
     return [*inserts, *locks, *writes]
@@ -195,17 +206,18 @@ def order_changes(
 def _lock_steps(changes: ChangeSet, table_order: Sequence[EntityMeta]) -> list[Step]:
     steps = []
     for meta in table_order:
-        records = [*changes.updates.get(meta, ()), *changes.deletes.get(meta, ())]
-        if records:
-            keys = _sorted([key_tuple(meta, r.key) for r in records], lambda key: key)
-            steps.append(Step(LockRows(meta, keys), ()))
+        groups: list[Updates | Deletes] = [*changes.updates.get(meta, ())]
+        if meta in changes.deletes:
+            groups.append(changes.deletes[meta])
+        if groups:
+            keys = [key for group in groups for key in _key_tuples(meta, group.keys)]
+            steps.append(Step(LockRows(meta, _sorted(keys, lambda key: key)), ()))
     return steps
 
 
-def _key_tuples(meta: EntityMeta, records: Sequence[Update | Delete]) -> list[tuple[Any, ...]]:
-    if meta.composite_key:
-        return [r.key for r in records]
-    return [(r.key,) for r in records]
+def _key_tuples(meta: EntityMeta, keys: list[Any]) -> list[tuple[Any, ...]]:
+    """Identity-map keys as the tuples batches take (a one-column key is bare there)."""
+    return keys if meta.composite_key else list(zip(keys))  # 1-tuples made in C
 
 
 def picker(positions: list[int]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:

@@ -36,7 +36,7 @@ from mapper.operations import (
 )
 from mapper.registry import Registry
 from mapper.schema import constraint_owner
-from mapper.uow.changes import key_tuple
+from mapper.uow.changes import Deletes, Insert, Updates, key_tuple
 from mapper.uow.commit_order import Step, after_writes, picker
 from mapper.uow.identity_map import IdentityMap
 from mapper.uow.loading import row_key
@@ -91,7 +91,8 @@ class _Deferred:
 
 
 class Flush:
-    """One flush's batches, run in order; `written` collects the values each row got."""
+    """One flush's batches, run in order; `_written` collects the values each inserted
+    row got (updates keep theirs in their `Updates.rows`)."""
 
     def __init__(
         self, registry: Registry, steps: Sequence[Step], undo: UndoLog, wrote: bool
@@ -116,14 +117,15 @@ class Flush:
                 inserting = False
                 await self._fill_deferred(connection, deferred)
             try:
-                if isinstance(op, InsertBatch):
-                    await self._insert(connection, op, step.records, deferred, alone)
-                elif isinstance(op, UpdateBatch):
-                    op = self._resolved_update(op, step.records)
+                records = step.records
+                if isinstance(op, InsertBatch) and isinstance(records, tuple):
+                    await self._insert(connection, op, records, deferred, alone)
+                elif isinstance(op, UpdateBatch) and isinstance(records, Updates):
+                    op = self._resolved_update(op, records)
                     stale = await connection.update(op, alone=alone)
                     if stale:
                         raise stale_entity_error(op, stale)
-                    self._bump_versions(op.meta, step.records)
+                    self._bump_versions(op.meta, records)
                 elif isinstance(op, DeleteBatch):
                     stale = await connection.delete(op, after_writes=wrote, alone=alone)
                     if stale:
@@ -137,10 +139,15 @@ class Flush:
             await self._fill_deferred(connection, deferred)
 
     def _resolve(
-        self, meta: EntityMeta, record: Any, deferred: list[_Deferred] | None
+        self,
+        meta: EntityMeta,
+        values: tuple[Any, ...],
+        record: Insert | None = None,
+        deferred: list[_Deferred] | None = None,
     ) -> tuple[Any, ...]:
-        """The record's values with keys of related new entities filled in."""
-        values: tuple[Any, ...] = self._written.get(id(record), record.values)
+        """A row's `values` with keys of related new entities filled in; with `deferred`,
+        a key whose target cannot go in first is left NULL in the inserted `record`'s row
+        and deferred."""
         positions = _key_positions(meta)
         if not any(type(values[p]) is PendingKey for p in positions):
             return values
@@ -155,7 +162,7 @@ class Flush:
                 resolved[position] = key
                 continue
             column = meta.columns[position]
-            if deferred is None or not column.nullable or record.entity is None:
+            if deferred is None or record is None or not column.nullable or record.entity is None:
                 raise UnitOfWorkError(
                     f"{meta.name}.{column.label} refers to a new {type(target).__name__} that "
                     "cannot be inserted before it: their foreign keys form a cycle with no "
@@ -169,7 +176,7 @@ class Flush:
         self,
         connection: Connection,
         op: InsertBatch,
-        records: Sequence[Any],
+        records: Sequence[Insert],
         deferred: list[_Deferred],
         alone: bool,
     ) -> None:
@@ -183,7 +190,7 @@ class Flush:
             pick = picker([c.position for c in op.columns])
             rows = []
             for record in records:
-                full = written[id(record)] = self._resolve(meta, record, deferred)
+                full = written[id(record)] = self._resolve(meta, record.values, record, deferred)
                 rows.append(pick(full))
             op = attrs.evolve(op, rows=rows)
         generated = await connection.insert(op, alone=alone)
@@ -214,16 +221,15 @@ class Flush:
                 row[position] = value
             written[id(record)] = tuple(row)
 
-    def _resolved_update(self, op: UpdateBatch, records: Sequence[Any]) -> UpdateBatch:
+    def _resolved_update(self, op: UpdateBatch, updates: Updates) -> UpdateBatch:
         pending = _key_positions(op.meta)
         if not pending or not any(c.position in pending for c in op.columns):
             return op  # no foreign key changes here: nothing can be pending
-        resolved = [self._resolve(op.meta, record, None) for record in records]
-        if all(full is record.values for full, record in zip(resolved, records, strict=True)):
+        resolved = [self._resolve(op.meta, row) for row in updates.rows]
+        if all(map(operator.is_, resolved, updates.rows)):
             return op
+        updates.rows = resolved  # what is written, for settle
         values = [tuple(full[c.position] for c in op.columns) for full in resolved]
-        for record, full in zip(records, resolved, strict=True):
-            self._written[id(record)] = full
         return attrs.evolve(op, values=values)
 
     async def _fill_deferred(self, connection: Connection, deferred: list[_Deferred]) -> None:
@@ -250,16 +256,19 @@ class Flush:
                 raise stale_entity_error(fix, stale)
         deferred.clear()
 
-    def _bump_versions(self, meta: EntityMeta, records: Sequence[Any]) -> None:
+    def _bump_versions(self, meta: EntityMeta, updates: Updates) -> None:
         version = meta.version
-        if version is None:
+        if version is None or updates.versions is None:
             return
-        for record in records:
-            bumped = record.version + 1
-            self._write(record.entity, version.attribute, bumped)
-            row = list(self._written.get(id(record), record.values))
+        rows = updates.rows
+        for index, (entity, expected) in enumerate(
+            zip(updates.entities, updates.versions, strict=True)
+        ):
+            bumped = expected + 1
+            self._write(entity, version.attribute, bumped)
+            row = list(rows[index])
             row[version.position] = bumped
-            self._written[id(record)] = tuple(row)
+            rows[index] = tuple(row)
 
     def _write(self, entity: Any, attribute: str, value: Any) -> None:
         """Set an attribute the flush owns, remembering the old value (G2)."""
@@ -309,27 +318,21 @@ class Flush:
                 continue  # link rows are not entities the unit of work holds
             entries = identity.table(meta)
             entities, snapshots = entries.entities, entries.snapshots
-            records: Sequence[Any] = step.records  # all Delete, Update or Insert, as `op`
-            if isinstance(op, DeleteBatch):
-                gone = list(map(_key_of_record, records))
+            records = step.records
+            if isinstance(records, Deletes):
+                gone = records.keys
                 # Every removed entity passes here: dropped in C passes, not one step each.
                 collections.deque(map(entities.pop, gone, itertools.repeat(None)), maxlen=0)
                 collections.deque(map(snapshots.pop, gone, itertools.repeat(None)), maxlen=0)
                 deleted.append((meta, gone))
                 continue
             snapshot = entity_codec(meta).snapshot
-            if isinstance(op, UpdateBatch):
-                # Every updated entity passes here: one pass in C where the flush wrote
-                # nothing more into the values (no version, no key resolved late).
-                if written:
-                    rows: Iterable[tuple[Any, ...]] = [
-                        written.get(id(record), record.values) for record in records
-                    ]
-                else:
-                    rows = map(_values_of_record, records)
+            if isinstance(records, Updates):
+                # Every updated entity passes here: one pass in C.
+                rows: Iterable[tuple[Any, ...]] = records.rows
                 if snapshot is not tuple:  # mutable columns are kept in their frozen form
                     rows = map(snapshot, rows)
-                snapshots.update(zip(map(_key_of_record, records), rows, strict=True))
+                snapshots.update(zip(records.keys, rows, strict=True))
                 continue
             key_of = row_key(meta)
             plain = snapshot is tuple  # no mutable columns: the written values are the snapshot
@@ -355,10 +358,6 @@ class Flush:
                     removed.pop((meta, key), None)
 
 
-_key_of_record = operator.attrgetter("key")
-_values_of_record = operator.attrgetter("values")
-
-
 def single_statement(steps: Sequence[Step]) -> bool:
     """Whether a flush of `steps` is one batch that a flush runs as one statement.
 
@@ -369,7 +368,7 @@ def single_statement(steps: Sequence[Step]) -> bool:
         return False
     (step,) = steps
     op = step.op
-    if isinstance(op, InsertBatch):
+    if isinstance(op, InsertBatch) and isinstance(step.records, tuple):
         return not _may_be_pending(op.meta, step.records)
     return not isinstance(op, LockRows)
 

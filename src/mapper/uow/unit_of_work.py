@@ -56,7 +56,7 @@ from mapper.operations import Count, PlannedBatch, Select, SelectLinked
 from mapper.placeholders import NotLoaded
 from mapper.registry import Registry
 from mapper.uow.cascades import Collections, RelationPlanner
-from mapper.uow.changes import ChangeSet, Delete, Dirty, changed_keys, compute_changes
+from mapper.uow.changes import ChangeSet, Dirty, changed_keys, compute_changes
 from mapper.uow.collector import BULK_ROWS, collector_paused
 from mapper.uow.commit_order import Step, after_writes, order_changes
 from mapper.uow.flushing import Flush, UndoLog, single_statement, undo, written_entities
@@ -179,7 +179,7 @@ class UnitOfWork:
             return
         if exc is None:
             try:
-                await self.commit()
+                await self._commit(ending=True)
             finally:
                 if self._state is UnitOfWorkState.OPEN:
                     self._state = UnitOfWorkState.CLOSED
@@ -582,7 +582,11 @@ class UnitOfWork:
         for meta, inserts in links.inserts.items():
             changes.inserts.setdefault(meta, []).extend(inserts)
         for meta, deletes in links.deletes.items():
-            changes.deletes.setdefault(meta, []).extend(deletes)
+            known = changes.deletes.get(meta)
+            if known is None:
+                changes.deletes[meta] = deletes
+            else:
+                known.extend(deletes)
         return changes
 
     def _written_since(self, mark: _Mark, changed: Dirty) -> Dirty:
@@ -607,8 +611,8 @@ class UnitOfWork:
             row_locks=self._db.capabilities.row_locks,
         )
 
-    def _snapshot_of(self, meta: EntityMeta, record: Delete) -> Sequence[Any]:
-        return self._identity.table(meta).snapshots[record.key]
+    def _snapshot_of(self, meta: EntityMeta, key: Any) -> Sequence[Any]:
+        return self._identity.table(meta).snapshots[key]
 
     def plan(self) -> list[PlannedBatch]:
         """The batches the next flush would run, in order, without running them.
@@ -655,9 +659,10 @@ class UnitOfWork:
             and single_statement(steps)
         )
 
-    async def _flush(self, committing: bool = False) -> None:
+    async def _flush(self, committing: bool = False, ending: bool = False) -> None:
         """Write every pending change. `committing`: commit() follows at once, so a flush
-        that is one statement may be sent alone, as the commit itself."""
+        that is one statement may be sent alone, as the commit itself. `ending`: the unit of
+        work ends with that commit, so nothing is settled (see `_commit`)."""
         mark = self._mark()
         try:
             changed = changed_keys(self._identity, self._removed)
@@ -682,12 +687,13 @@ class UnitOfWork:
                     await self._begin(connection)
                 self._wrote = True
                 await flush.run(connection)
-                self._settle(flush, changes.rows)
+                if not ending:
+                    self._settle(flush, changes.rows)
         except BaseException as error:
             await self._fail(error)
             raise
         if alone:
-            await self._commit_alone(flush, connection, changes.rows)
+            await self._commit_alone(flush, connection, changes.rows, ending)
 
     def _settle(self, flush: Flush, rows: int) -> None:
         """Record in memory what a flush of `rows` rows wrote, once it has."""
@@ -713,22 +719,28 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         """Flush, then commit the transaction. The unit of work stays usable afterwards."""
+        await self._commit(ending=False)
+
+    async def _commit(self, ending: bool) -> None:
+        """`ending`: the unit of work ends after this commit (`async with` leaving cleanly),
+        so what the flush wrote is not recorded in its bookkeeping: nothing reads it again."""
         async with self._guard("commit"):
             await self._no_open_streams("commit")
-            await self._flush(committing=True)
+            await self._flush(committing=True, ending=ending)
             connection = self._connection
             if connection is not None and self._transaction:
-                await self._commit(connection)
+                commit = asyncio.ensure_future(connection.commit())
+                await self._committed(commit, _nothing, alone=False)
             self._undo.clear()
             await self._release()
 
-    async def _commit(self, connection: Connection) -> None:
-        await self._committed(asyncio.ensure_future(connection.commit()), _nothing, alone=False)
-
-    async def _commit_alone(self, flush: Flush, connection: Connection, rows: int) -> None:
+    async def _commit_alone(
+        self, flush: Flush, connection: Connection, rows: int, ending: bool
+    ) -> None:
         """Send a flush that is one statement without a transaction: it is the commit."""
         running = asyncio.ensure_future(flush.run(connection, alone=True))
-        await self._committed(running, functools.partial(self._settle, flush, rows), alone=True)
+        landed = _nothing if ending else functools.partial(self._settle, flush, rows)
+        await self._committed(running, landed, alone=True)
 
     async def _committed(
         self, committing: asyncio.Future[None], landed: Callable[[], None], alone: bool
@@ -927,6 +939,9 @@ class UnitOfWork:
             await self._db.release(connection, discard=discard)
 
     def __repr__(self) -> str:
+        if self._state is not UnitOfWorkState.OPEN:
+            # Its bookkeeping is not kept up to date once it ends (see `_commit`).
+            return f"<UnitOfWork {self._state.value}>"
         pending = f"{len(self._new)} new, {len(self._removed)} removed"
         return f"<UnitOfWork {self._state.value}: {len(self._identity)} held, {pending}>"
 
