@@ -18,6 +18,7 @@ Loaded by `database.connect` for postgresql:// URLs.
 from __future__ import annotations
 
 import contextlib
+import operator
 import re
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -140,7 +141,7 @@ class PostgresCompiler(SqlCompiler):
         binders = self.codec(meta).binders_for(columns)
         arrays = []
         for position, binder in enumerate(binders):
-            values = [row[position] for row in rows]
+            values = list(map(operator.itemgetter(position), rows))  # every row: in C
             if binder is not None:
                 values = [None if v is None else binder(v) for v in values]
             arrays.append(values)
