@@ -90,6 +90,14 @@ def ensure_python(explicit: str | None = None) -> str:
     return str(python)
 
 
+def _python_path() -> str:
+    """The repository root, then the caller's own PYTHONPATH: run with
+    `PYTHONPATH=<another checkout>/src`, every system's process imports that checkout's
+    mapper (an A/B of two versions under one harness), not the installed one."""
+    inherited = os.environ.get("PYTHONPATH")
+    return os.pathsep.join([str(ROOT), inherited] if inherited else [str(ROOT)])
+
+
 class ApartSystem(System):
     """A system whose runs happen in its own process, one request per run."""
 
@@ -119,7 +127,7 @@ class ApartSystem(System):
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env={**os.environ, "PYTHONPATH": _python_path()},
             limit=1 << 24,  # one answer per line, whatever its length
         )
         try:
