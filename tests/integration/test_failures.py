@@ -175,6 +175,26 @@ async def test_bad_values_do_not_close_the_unit_of_work(store: Database) -> None
     assert ann.id is not None
 
 
+async def test_bad_values_at_the_block_end_roll_back_earlier_flushes(store: Database) -> None:
+    """A commit refused at the end of the block for a bad value rolls back what earlier
+    flushes wrote, in the database and in the entities (G1, G2)."""
+    await seed(store)
+    before = await snapshot(store)
+    role = Role("new")
+    with pytest.raises(ValidationError, match=r"User\.name"):
+        async with UnitOfWork(store, registry) as uow:
+            (ann,) = await uow.repository(User).find(UserMap.name == "u0")
+            ann.score = 5.0
+            uow.repository(Role).add(role)
+            await uow.flush()
+            assert (ann.version, role.id is not None) == (2, True)
+            ann.name = "x" * 101  # refused by the exit's commit, before any SQL
+    assert (ann.version, role.id) == (1, None)
+    assert ann.name == "x" * 101 and ann.score == 5.0  # what the user set stays
+    assert uow.state is UnitOfWorkState.CLOSED
+    assert await snapshot(store) == before
+
+
 class TestVersionConflicts:
     async def test_the_second_writer_gets_stale_entity_error(self, store: Database) -> None:
         """Two units of work change one row: the second to commit fails and changes nothing."""

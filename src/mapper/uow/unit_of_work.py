@@ -180,6 +180,14 @@ class UnitOfWork:
         if exc is None:
             try:
                 await self._commit(ending=True)
+            except BaseException:
+                if self._state is UnitOfWorkState.OPEN:
+                    # Refused before its flush wrote (bad values, say): the block ends with
+                    # this error, so the transaction goes, with what earlier flushes wrote
+                    # into entities, as for an error raised in the block (G1, G2).
+                    self._state = UnitOfWorkState.CLOSED
+                    await self._end()
+                raise
             finally:
                 if self._state is UnitOfWorkState.OPEN:
                     self._state = UnitOfWorkState.CLOSED
