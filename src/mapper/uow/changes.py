@@ -106,14 +106,6 @@ class Deletes:
         if self.versions is not None:
             self.versions.append(version)
 
-    def extend(self, other: Deletes) -> None:
-        if (self.versions is None) != (other.versions is None):
-            raise TypeError("deletes of one mapping are all versioned or none are")
-        self.entities.extend(other.entities)
-        self.keys.extend(other.keys)
-        if self.versions is not None and other.versions is not None:
-            self.versions.extend(other.versions)
-
     def reordered(self, order: Sequence[int]) -> Deletes:
         """The same deletes, row `order[i]` going i-th."""
         return Deletes(

@@ -589,12 +589,9 @@ class UnitOfWork:
         changes = compute_changes(self._identity, self._new.values(), self._removed, dirty)
         for meta, inserts in links.inserts.items():
             changes.inserts.setdefault(meta, []).extend(inserts)
-        for meta, deletes in links.deletes.items():
-            known = changes.deletes.get(meta)
-            if known is None:
-                changes.deletes[meta] = deletes
-            else:
-                known.extend(deletes)
+        # A link table is never an entity's table (`relations.py` refuses mapping one), so
+        # no mapping has both entity deletes and link deletes.
+        changes.deletes.update(links.deletes)
         return changes
 
     def _written_since(self, mark: _Mark, changed: Dirty) -> Dirty:
