@@ -22,11 +22,11 @@ import pytest
 
 from mapper import Column, EntityMap, Registry, UnitOfWorkError, ValidationError, uuid7
 from mapper import types as t
-from mapper.codec import entity_codec
+from mapper.codec import compile_function, entity_codec
 from mapper.mapping import EntityMeta
 from mapper.uow.changes import ChangeSet, changed_keys, compute_changes, key_tuple
 from mapper.uow.identity_map import IdentityMap
-from mapper.uow.validation import Validator, validator_for
+from mapper.uow.validation import Validator, check_source, validator_for
 
 
 @attrs.define
@@ -478,8 +478,31 @@ def test_updates_check_only_the_changed_columns() -> None:
     assert [(v.attribute, v.value) for v in caught.value.violations] == [("age", "forty")]
 
 
-def test_validator_checks_a_whole_row_or_chosen_columns() -> None:
-    """Validator.row checks every column; Validator.columns only the given positions."""
+def test_updates_check_each_row_by_its_own_changed_columns() -> None:
+    """Rows with different changed columns, interleaved, are each checked for theirs."""
+    first, second, third = (_profile(id=i, email=f"{i}@example.com") for i in (1, 2, 3))
+    identity = IdentityMap()
+    _load(identity, first, second, third)
+    first.name = "far too long a name"
+    second.age = "forty"  # type: ignore[assignment]
+    third.name = "Bo"
+    third.settings = {"theme": None}
+    with pytest.raises(ValidationError) as caught:
+        _changes(identity)
+    assert [(v.attribute, v.value) for v in caught.value.violations] == [
+        ("name", "far too long a name"),
+        ("age", "forty"),
+    ]
+    first.name, second.age = "Al", 41
+    groups = _changes(identity).updates[registry.meta(Profile)]
+    by_columns = {group.positions: group.entities for group in groups}
+    meta = registry.meta(Profile)
+    name, age, settings = (meta.column(a).position for a in ("name", "age", "settings"))
+    assert by_columns == {(name,): [first], (age,): [second], (name, settings): [third]}
+
+
+def test_validator_checks_every_column_of_a_row_and_check_source_one() -> None:
+    """Validator.row checks a whole row; check_source's statements check one column."""
     meta = registry.meta(Seat)
     validator = validator_for(meta)
     assert isinstance(validator, Validator)
@@ -488,7 +511,12 @@ def test_validator_checks_a_whole_row_or_chosen_columns() -> None:
     validator.row(("1", None, 5), out)
     assert [(v.attribute, v.value) for v in out] == [("row", "1"), ("number", None), ("holder", 5)]
     out.clear()
-    validator.columns(("1", None, 5), [meta.column("holder").position], out)
+    namespace: dict[str, Any] = {}
+    lines = check_source(meta, meta.column("holder"), "value", namespace)
+    body = "".join(f"    {line}\n" for line in lines)
+    check = compile_function("check", f"def check(value, out):\n{body}", namespace)
+    for value in ("a holder", None, 5):
+        check(value, out)
     assert [(v.attribute, v.value) for v in out] == [("holder", 5)]
 
 

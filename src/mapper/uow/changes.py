@@ -27,7 +27,7 @@ from mapper.codec import compile_function, entity_codec, value_expressions
 from mapper.errors import UnitOfWorkError, ValidationError, Violation
 from mapper.mapping import EntityMeta, per_mapping
 from mapper.uow.identity_map import IdentityMap, TableEntries
-from mapper.uow.validation import validator_for
+from mapper.uow.validation import check_source, validator_for
 
 __all__ = [
     "ChangeSet",
@@ -226,14 +226,15 @@ class _Differ:
 
     The loop (`_update_loop`) reads each entity's column values and compares them with its
     snapshot, column by column, into a mask (bit i set when column i differs); the positions
-    to write, their check and the key test then come per distinct mask (`written`), which
-    is what a batch of similar changes shares. Every changed entity passes through the
-    loop, so reading, comparing and recording are inlined there rather than called.
+    to write and the key test then come per distinct mask (`written`), which is what a
+    batch of similar changes shares, and are looked up again only when the mask differs
+    from the previous row's. Every changed entity passes through the loop, so reading,
+    comparing, checking and recording are inlined there rather than called.
     """
 
     def __init__(self, meta: EntityMeta) -> None:
         self.meta = meta
-        self.by_mask: dict[int, tuple[tuple[int, ...], Any, bool]] = {}
+        self.by_mask: dict[int, tuple[tuple[int, ...], bool]] = {}
         """`written(mask)` of the masks seen so far."""
         self.key_mask = sum(1 << c.position for c in meta.primary_key)
         self.version_mask = 0 if meta.version is None else 1 << meta.version.position
@@ -242,26 +243,23 @@ class _Differ:
             list[Updates],
         ] = _update_loop(self)
 
-    def written(self, mask: int) -> tuple[tuple[int, ...], Any, bool]:
-        """(positions to write, their check, whether a key column changed) for a mask."""
+    def written(self, mask: int) -> tuple[tuple[int, ...], bool]:
+        """(positions to write, whether a key column changed) for a mask."""
         found = self.by_mask.get(mask)
         if found is None:
             write = mask & ~self.version_mask
             positions = tuple(p for p in range(len(self.meta.columns)) if write >> p & 1)
-            check = validator_for(self.meta).checks(positions)
-            found = self.by_mask[mask] = (positions, check, bool(mask & self.key_mask))
+            found = self.by_mask[mask] = (positions, bool(mask & self.key_mask))
         return found
 
-    def collected(self, found: dict[int, list[tuple[Any, ...]]]) -> list[Updates]:
-        """The loop's (entity, key, values[, version]) rows per mask, as one `Updates` per
-        column set (masks that differ only in the version write the same columns)."""
+    def collected(self, found: dict[int, tuple[list[Any], ...]]) -> list[Updates]:
+        """The loop's (entities, keys, rows[, versions]) lists per mask, as one `Updates`
+        per column set (masks that differ only in the version write the same columns)."""
         groups: dict[tuple[int, ...], Updates] = {}
         versioned = self.meta.version is not None
-        for mask, rows in found.items():
-            columns = list(map(list, zip(*rows, strict=True)))  # transposed in C
-            entities, keys, values = columns[0], columns[1], columns[2]
-            versions = columns[3] if versioned else None
-            group = Updates(self.by_mask[mask][0], entities, keys, values, versions)
+        for mask, lists in found.items():
+            versions = lists[3] if versioned else None
+            group = Updates(self.by_mask[mask][0], lists[0], lists[1], lists[2], versions)
             known = groups.get(group.positions)
             if known is None:
                 groups[group.positions] = group
@@ -304,14 +302,26 @@ def _update_loop(differ: _Differ) -> Callable[..., list[Updates]]:
             compared.append(f"c{p}")
         else:
             compared.append(f"v{p}")
+    # A changed column's value is checked where its bit is set. Keys are left out (a changed
+    # key is refused first) and so is the version (the mapper owns it: never written).
+    checks = []
+    for column in meta.columns:
+        if column.primary_key or column.version:
+            continue
+        p = column.position
+        checks.append(f"        if m & {1 << p}:")
+        checks += [f"            {line}" for line in check_source(meta, column, f"v{p}", namespace)]
     version = meta.version
-    expected = "" if version is None else f", then[{version.position}]"
+    kept = ["entity", "key", "row"] if version is None else ["entity", "key", "row", "version"]
+    appenders = ", ".join(f"add_{name}" for name in kept)
+    bound = ", ".join(f"lists[{i}].append" for i in range(len(kept)))
     lines = [
         "def updates(keys, entries, removed, out):",
-        "    found = {}  # mask: the (entity, key, values[, version]) rows that have it",
+        "    found = {}  # mask: the entities, keys, rows (and versions) of the rows with it",
         "    held = entries.entities.get",
         "    snapshots = entries.snapshots",
         "    by_mask = _differ.by_mask",
+        "    last = 0  # the mask whose lists the appenders fill (0: none yet)",
         "    for key in keys:",
         "        e = held(key)",
         "        if e is None:",
@@ -333,19 +343,25 @@ def _update_loop(differ: _Differ) -> Callable[..., list[Updates]]:
         f"            m = _by_value(({', '.join(compared)},), then)",
         "        if not m or (removed and (_meta, key) in removed):",
         "            continue",
-        "        written = by_mask.get(m) or _differ.written(m)",
-        "        if written[2]:",
-        "            _differ.refuse_key_change(key, e)",
-        "        if not written[0]:",
-        "            continue  # only the version differs: the mapper owns it, nothing to write",
-        f"        values = ({', '.join(f'v{p}' for p in range(width))},)",
-        "        written[1](values, out)",
-        "        rows = found.get(m)",
-        "        if rows is None:",
-        "            rows = found[m] = []",
-        f"        rows.append((e, key, values{expected}))",
-        "    return _differ.collected(found) if found else []",
+        "        if m != last:",  # rows of one batch of changes mostly share their mask
+        "            written = by_mask.get(m) or _differ.written(m)",
+        "            if written[1]:",
+        "                _differ.refuse_key_change(key, e)",
+        "            if not written[0]:",
+        "                continue  # only the version differs: the mapper owns it",
+        "            lists = found.get(m)",
+        "            if lists is None:",
+        f"                lists = found[m] = ({'[], ' * len(kept)})",
+        f"            {appenders} = {bound}",
+        "            last = m",
+        *checks,
+        "        add_entity(e)",
+        "        add_key(key)",
+        f"        add_row(({', '.join(f'v{p}' for p in range(width))},))",
     ]
+    if version is not None:
+        lines.append(f"        add_version(then[{version.position}])")
+    lines.append("    return _differ.collected(found) if found else []")
     return compile_function("updates", "\n".join(lines) + "\n", namespace)
 
 

@@ -1,90 +1,83 @@
 """Value checks before any SQL: every column rule of every written value, all at once.
 
-`Validator` is compiled per mapping from the column types (`types.py`); the unit of work
-runs it on each row it is about to insert and on the changed columns of each update, and
-raises one `ValidationError` listing every violation (GUARANTEES G11) before a statement is
-sent. The rules are the same on every backend. Each checked column set gets one generated
-function that tries the types' `fast_check` expressions inline and calls the full check
-only for values they do not clear, since every written value passes through here.
+Compiled per mapping from the column types (`types.py`): `Validator.row` checks each row the
+unit of work is about to insert, and `check_source` gives the statements that check one
+column's value, which the update loop of `uow/changes.py` inlines for the changed columns of
+each update. Violations collect in a list and become one `ValidationError` (GUARANTEES G11)
+before a statement is sent. The rules are the same on every backend. The types'
+`fast_check` expressions run inline and the full check (for the rule's wording) only for
+values they do not clear, since every written value passes through here.
 
 Pure. Called by `uow/changes.py`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from mapper.codec import PendingKey, WrongReference, compile_function
 from mapper.errors import Violation
 from mapper.mapping import ColumnMeta, EntityMeta, per_mapping
 
-__all__ = ["Validator", "validator_for"]
+__all__ = ["Validator", "check_source", "validator_for"]
 
 Check = Callable[[Sequence[Any], list[Violation]], None]
-"""Checks some columns of a row of values, adding what it finds to the list."""
+"""Checks a row of values, adding what it finds to the list."""
 
 
 class Validator:
-    """The compiled checks of one mapping's columns."""
+    """The compiled checks of one mapping's rows."""
 
     def __init__(self, meta: EntityMeta) -> None:
         self.meta = meta
-        self._compiled: dict[tuple[int, ...], Check] = {}
         # row(values, out) checks every column of a row to insert, the generated key and key
         # hashability: the compiled function itself, not a method around it, since every new
         # row passes through it.
-        self.row: Check = _compile_checks(meta, tuple(range(len(meta.columns))), insert=True)
-
-    def columns(
-        self, values: Sequence[Any], positions: Iterable[int], out: list[Violation]
-    ) -> None:
-        """Check only the columns at `positions` (the changed ones of an update)."""
-        self.checks(positions if isinstance(positions, tuple) else tuple(positions))(values, out)
-
-    def checks(self, positions: tuple[int, ...]) -> Check:
-        """The compiled check of the columns at `positions`."""
-        found = self._compiled.get(positions)
-        if found is None:
-            found = self._compiled[positions] = _compile_checks(self.meta, positions)
-        return found
+        self.row: Check = _compile_row_check(meta)
 
 
-def _compile_checks(meta: EntityMeta, positions: tuple[int, ...], insert: bool = False) -> Check:
-    """One function checking the columns at `positions`; for an insert, also that the
-    generated key is left None and that every key value is hashable."""
+def _compile_row_check(meta: EntityMeta) -> Check:
+    """One function checking every column of a row to insert, that the generated key is
+    left None and that every key value is hashable."""
     namespace: dict[str, Any] = {}
     lines = ["def check(values, out):"]
-    for position in positions:
-        column = meta.columns[position]
-        namespace[f"_full{position}"] = _full_check(meta, column)
-        fast = column.type.fast_check("v")
-        accepted = [f"({fast})"] if fast is not None else []
-        if column.nullable or column.generated:
-            accepted.insert(0, "v is None")
-        lines.append(f"    v = values[{position}]")
-        if accepted:
-            lines.append(f"    if not ({' or '.join(accepted)}):")
-            lines.append(f"        _full{position}(v, out)")
-        else:
-            lines.append(f"    _full{position}(v, out)")
-    if insert:
-        generated = meta.generated
-        if generated is not None:
-            namespace["_generated"] = _generated_check(meta, generated)
-            lines.append(f"    if values[{generated.position}] is not None:")
-            lines.append(f"        _generated(values[{generated.position}], out)")
-        namespace["_plain"] = _PLAINLY_HASHABLE
-        for column in meta.primary_key:
-            if column is generated:
-                continue  # must be None, checked above
-            namespace[f"_hash{column.position}"] = _hashable_check(meta, column)
-            lines.append(f"    if type(values[{column.position}]) not in _plain:")
-            lines.append(f"        _hash{column.position}(values[{column.position}], out)")
+    for column in meta.columns:
+        lines.append(f"    v = values[{column.position}]")
+        lines += ["    " + line for line in check_source(meta, column, "v", namespace)]
+    generated = meta.generated
+    if generated is not None:
+        namespace["_generated"] = _generated_check(meta, generated)
+        lines.append(f"    if values[{generated.position}] is not None:")
+        lines.append(f"        _generated(values[{generated.position}], out)")
+    namespace["_plain"] = _PLAINLY_HASHABLE
+    for column in meta.primary_key:
+        if column is generated:
+            continue  # must be None, checked above
+        namespace[f"_hash{column.position}"] = _hashable_check(meta, column)
+        lines.append(f"    if type(values[{column.position}]) not in _plain:")
+        lines.append(f"        _hash{column.position}(values[{column.position}], out)")
     if len(lines) == 1:
         lines.append("    pass")
     check: Check = compile_function("check", "\n".join(lines) + "\n", namespace)
     return check
+
+
+def check_source(
+    meta: EntityMeta, column: ColumnMeta, variable: str, namespace: dict[str, Any]
+) -> list[str]:
+    """Statements (not indented) checking one column's value in `variable` into `out`: the
+    type's `fast_check` inline, the full check (named in `namespace`) only for values it
+    does not clear. For the checks compiled here and the update loop of `uow/changes.py`."""
+    full = f"_full{column.position}"
+    namespace[full] = _full_check(meta, column)
+    fast = column.type.fast_check(variable)
+    accepted = [f"({fast})"] if fast is not None else []
+    if column.nullable or column.generated:
+        accepted.insert(0, f"{variable} is None")
+    if not accepted:
+        return [f"{full}({variable}, out)"]
+    return [f"if not ({' or '.join(accepted)}):", f"    {full}({variable}, out)"]
 
 
 # Types whose values always hash: the key check skips the try/except for them.
