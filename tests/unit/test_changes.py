@@ -26,6 +26,7 @@ from mapper.codec import compile_function, entity_codec
 from mapper.mapping import EntityMeta
 from mapper.uow.changes import ChangeSet, changed_keys, compute_changes, key_tuple
 from mapper.uow.identity_map import IdentityMap
+from mapper.uow.removals import Removals
 from mapper.uow.validation import Validator, check_source, validator_for
 
 
@@ -133,8 +134,10 @@ def _changes(
     added: tuple[Any, ...] = (),
     removed: tuple[Any, ...] = (),
 ) -> ChangeSet:
-    removed_map = {(_meta(e), entity_codec(_meta(e)).key(e)): e for e in removed}
-    return compute_changes(identity or IdentityMap(), [(_meta(e), e) for e in added], removed_map)
+    going = Removals()
+    for entity in removed:
+        going.add(_meta(entity), entity_codec(_meta(entity)).key(entity), entity)
+    return compute_changes(identity or IdentityMap(), [(_meta(e), e) for e in added], going)
 
 
 @attrs.frozen
@@ -308,11 +311,13 @@ def test_the_change_scan_leaves_out_removed_entities() -> None:
     assert changed_keys(identity) == {profile_meta: [1, 2], seat_meta: [(1, 7)]}
     # One profile of three removed (the scan's result is filtered), the only seat removed
     # (the scan leaves it out), then two profiles of three (leaves them out).
-    removed = {(profile_meta, 2): gone, (seat_meta, (1, 7)): seat}
+    removed = Removals()
+    removed.add(profile_meta, 2, gone)
+    removed.add(seat_meta, (1, 7), seat)
     assert changed_keys(identity, removed) == {profile_meta: [1]}
-    removed[(profile_meta, 3)] = same
+    removed.add(profile_meta, 3, same)
     assert changed_keys(identity, removed) == {profile_meta: [1]}
-    removed[(profile_meta, 1)] = kept
+    removed.add(profile_meta, 1, kept)
     assert changed_keys(identity, removed) == {}
 
 
@@ -623,7 +628,7 @@ def test_a_key_that_cannot_be_hashed_is_refused() -> None:
 
     meta = local.meta(Blob)
     with pytest.raises(ValidationError, match=r"Blob\.key = bytearray.*hashable"):
-        compute_changes(IdentityMap(), [(meta, Blob(bytearray(b"k")))], {})
+        compute_changes(IdentityMap(), [(meta, Blob(bytearray(b"k")))], Removals())
 
 
 def test_a_signalling_nan_marks_only_its_own_column() -> None:
@@ -653,11 +658,11 @@ def test_a_signalling_nan_marks_only_its_own_column() -> None:
     _load(identity, loaded, meta=meta)
     loaded.amount = decimal.Decimal("sNaN")
     with pytest.raises(ValidationError, match=r"Price\.amount") as raised:
-        compute_changes(identity, [], {})
+        compute_changes(identity, [], Removals())
     assert [v.attribute for v in raised.value.violations] == ["amount"]
     loaded.amount = decimal.Decimal("1.50")
     loaded.label = "y"
-    (update,) = _update_rows(compute_changes(identity, [], {}), meta)
+    (update,) = _update_rows(compute_changes(identity, [], Removals()), meta)
     assert [meta.columns[p].attribute for p in update.positions] == ["label"]
 
 
@@ -699,7 +704,7 @@ def test_an_unchanged_nan_is_not_a_change_when_its_row_is_compared() -> None:
     loaded = Reading(float("nan"), "x")
     identity = IdentityMap()
     _load(identity, loaded, meta=meta)
-    assert compute_changes(identity, [], {}, dirty={meta: [1]}).updates == {}
+    assert compute_changes(identity, [], Removals(), dirty={meta: [1]}).updates == {}
     loaded.label = "y"
-    (update,) = _update_rows(compute_changes(identity, [], {}, dirty={meta: [1]}), meta)
+    (update,) = _update_rows(compute_changes(identity, [], Removals(), dirty={meta: [1]}), meta)
     assert [meta.columns[p].attribute for p in update.positions] == ["label"]

@@ -24,6 +24,7 @@ from mapper.operations import DeleteBatch, InsertBatch, LockRows, UpdateBatch
 from mapper.uow.changes import ChangeSet, Deletes, Updates, compute_changes
 from mapper.uow.commit_order import Step, after_writes, order_changes
 from mapper.uow.identity_map import IdentityMap
+from mapper.uow.removals import Removals
 
 
 @attrs.define
@@ -143,7 +144,7 @@ class Flush:
     def __init__(self) -> None:
         self.identity = IdentityMap()
         self.added: list[tuple[EntityMeta, Any]] = []
-        self.removed: dict[tuple[EntityMeta, Any], Any] = {}
+        self.removed = Removals()
 
     def load(self, *entities: Any) -> None:
         for entity in entities:
@@ -157,7 +158,7 @@ class Flush:
     def remove(self, *entities: Any) -> None:
         for entity in entities:
             meta = _meta(entity)
-            self.removed[(meta, entity_codec(meta).key(entity))] = entity
+            self.removed.add(meta, entity_codec(meta).key(entity), entity)
 
     def changes(self) -> ChangeSet:
         return compute_changes(self.identity, self.added, self.removed)

@@ -31,6 +31,7 @@ from mapper.placeholders import NotLoaded, NotLoadedReference, placeholder_key
 from mapper.registry import Registry
 from mapper.uow.changes import ChangeSet, Deletes, Insert
 from mapper.uow.identity_map import IdentityMap
+from mapper.uow.removals import Removals
 
 __all__ = ["Collections", "Reader", "RelationPlanner", "link_value"]
 
@@ -56,7 +57,7 @@ class RelationPlanner:
         registry: Registry,
         identity: IdentityMap,
         new: dict[int, tuple[EntityMeta, Any]],
-        removed: dict[tuple[EntityMeta, Any], Any],
+        removed: Removals,
         collections: Collections,
         write: Callable[[Any, str, Any], None],
         read: Reader,
@@ -154,8 +155,9 @@ class RelationPlanner:
                     new[id(value)] = (target, value)
                     queue.append((target, value))
             return
+        going = removed.of(meta)
         for entity in entities:
-            if removed and (meta, key_of(entity)) in removed:
+            if going and key_of(entity) in going:
                 continue  # what is being deleted adds nothing
             for attribute, collection, target, target_class, target_key in reaches:
                 value = getattr(entity, attribute)
@@ -330,22 +332,23 @@ class RelationPlanner:
             return
         key = entity_codec(meta).key(entity)
         if key is not None and self._identity.holds(meta, key, entity):
-            self._removed[(meta, key)] = entity
+            self._removed.add(meta, key, entity)
 
     async def _removals(self) -> None:
         done: set[int] = set()
         ruled: dict[EntityMeta, bool] = {}  # whether a mapping has rules, asked once each
         while True:
             # Most removals follow no rule: ask each mapping once, before looking at entities.
-            for meta in set(map(operator.itemgetter(0), self._removed)):
+            for meta, _ in self._removed.by_mapping():
                 if meta not in ruled:
                     ruled[meta] = bool(_delete_rules(meta))
             if not any(ruled.values()):
                 return
-            pending = []
-            for (meta, _), entity in list(self._removed.items()):
-                if ruled[meta] and id(entity) not in done:
-                    pending.append((meta, entity))
+            pending = [
+                (meta, entity)
+                for meta, entity in list(self._removed.entities())
+                if ruled[meta] and id(entity) not in done
+            ]
             if not pending:
                 return
             for meta, entity in pending:

@@ -27,6 +27,7 @@ from mapper.codec import compile_function, entity_codec, value_expressions
 from mapper.errors import UnitOfWorkError, ValidationError, Violation
 from mapper.mapping import EntityMeta, per_mapping
 from mapper.uow.identity_map import IdentityMap, TableEntries
+from mapper.uow.removals import Removals
 from mapper.uow.validation import check_source, validator_for
 
 __all__ = [
@@ -181,32 +182,20 @@ def _inserter(meta: EntityMeta) -> _Inserter:
     return _Inserter(meta)
 
 
-_first = operator.itemgetter(0)
 _second = operator.itemgetter(1)
 
 Dirty = dict[EntityMeta, list[Any]]
 """Keys of held entities that may have changed, per mapping."""
 
 
-def changed_keys(
-    identity: IdentityMap, removed: Mapping[tuple[EntityMeta, Any], Any] | None = None
-) -> Dirty:
+def changed_keys(identity: IdentityMap, removed: Removals | None = None) -> Dirty:
     """The keys of held entities whose column values differ from their snapshots; entities
     in `removed` are left out (they are deleted, not updated)."""
     dirty: Dirty = {}
-    gone: dict[EntityMeta, set[Any]] = {}
-    # In runs of one mapping (remove_all gives one run): the keys go into sets in C.
-    for meta, run in itertools.groupby(removed or (), key=_first):
-        keys = map(_second, run)
-        known = gone.get(meta)
-        if known is None:
-            gone[meta] = set(keys)
-        else:
-            known.update(keys)
     for meta, entries in identity.tables():
         entities = entries.entities
-        skipped = gone.get(meta)
-        if skipped and skipped.issuperset(entities):
+        skipped = None if removed is None else removed.of(meta)
+        if skipped and skipped.keys() >= entities.keys():
             continue  # every held entity of the mapping is going
         if skipped and 2 * len(skipped) >= len(entities):
             # Most of them are going: the scan skips them. Otherwise copying every held
@@ -239,7 +228,7 @@ class _Differ:
         self.key_mask = sum(1 << c.position for c in meta.primary_key)
         self.version_mask = 0 if meta.version is None else 1 << meta.version.position
         self.updates: Callable[
-            [Iterable[Any], TableEntries, Mapping[tuple[EntityMeta, Any], Any], list[Violation]],
+            [Iterable[Any], TableEntries, Mapping[Any, Any], list[Violation]],
             list[Updates],
         ] = _update_loop(self)
 
@@ -283,10 +272,10 @@ class _Differ:
 def _update_loop(differ: _Differ) -> Callable[..., list[Updates]]:
     """`updates(keys, entries, removed, out)`: the `Updates` of the held entities among
     `keys` whose values differ from their snapshots (only the version differing writes
-    nothing); the written values are checked into `out`."""
+    nothing), leaving out the keys in `removed` (the mapping's removed entities by key); the
+    written values are checked into `out`."""
     meta = differ.meta
     namespace: dict[str, Any] = {
-        "_meta": meta,
         "_differ": differ,
         "_by_value": _mask_by_value,
     }
@@ -341,7 +330,7 @@ def _update_loop(differ: _Differ) -> Callable[..., list[Updates]]:
     lines += [
         "        except ArithmeticError:",  # Decimal("sNaN") refuses comparison
         f"            m = _by_value(({', '.join(compared)},), then)",
-        "        if not m or (removed and (_meta, key) in removed):",
+        "        if not m or (removed and key in removed):",
         "            continue",
         "        if m != last:",  # rows of one batch of changes mostly share their mask
         "            written = by_mask.get(m) or _differ.written(m)",
@@ -390,7 +379,7 @@ def _mask_by_value(current: tuple[Any, ...], snapshot: Sequence[Any]) -> int:
 def compute_changes(
     identity: IdentityMap,
     added: Iterable[tuple[EntityMeta, Any]],
-    removed: Mapping[tuple[EntityMeta, Any], Any],
+    removed: Removals,
     dirty: Mapping[EntityMeta, Iterable[Any]] | None = None,
 ) -> ChangeSet:
     """The change set of a unit of work; raises `ValidationError` listing every bad value.
@@ -409,7 +398,8 @@ def compute_changes(
         else:
             found.extend(records)
     for meta, keys in (changed_keys(identity) if dirty is None else dirty).items():
-        updates = _differ(meta).updates(keys, identity.table(meta), removed, violations)
+        entries = identity.table(meta)
+        updates = _differ(meta).updates(keys, entries, removed.of(meta), violations)
         if updates:
             changes.updates[meta] = updates
     if removed:
@@ -419,22 +409,12 @@ def compute_changes(
     return changes
 
 
-def _deletes(
-    identity: IdentityMap, removed: Mapping[tuple[EntityMeta, Any], Any]
-) -> dict[EntityMeta, Deletes]:
+def _deletes(identity: IdentityMap, removed: Removals) -> dict[EntityMeta, Deletes]:
     """The removed entities as one `Deletes` per mapping, each expecting the version of its
     snapshot."""
-    by_meta: dict[EntityMeta, tuple[list[Any], list[Any]]] = {}
-    metas = set(map(_first, removed))
-    if len(metas) == 1:  # the usual case (remove_all): taken apart in C
-        by_meta[metas.pop()] = (list(map(_second, removed)), list(removed.values()))
-    else:
-        for (meta, key), entity in removed.items():
-            keys, entities = by_meta.setdefault(meta, ([], []))
-            keys.append(key)
-            entities.append(entity)
     found = {}
-    for meta, (keys, entities) in by_meta.items():
+    for meta, going in removed.by_mapping():
+        keys = list(going)
         versions = None
         if meta.version is not None:
             snapshots = identity.table(meta).snapshots
@@ -443,5 +423,5 @@ def _deletes(
                 None if snapshot is None else snapshot[position]
                 for snapshot in map(snapshots.get, keys)
             ]
-        found[meta] = Deletes(entities, keys, versions)
+        found[meta] = Deletes(list(going.values()), keys, versions)
     return found

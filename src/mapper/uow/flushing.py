@@ -40,6 +40,7 @@ from mapper.uow.changes import Deletes, Insert, Updates, key_tuple
 from mapper.uow.commit_order import Step, after_writes, picker
 from mapper.uow.identity_map import IdentityMap
 from mapper.uow.loading import row_key
+from mapper.uow.removals import Removals
 
 __all__ = ["BatchWrite", "Flush", "UndoLog", "single_statement", "undo", "written_entities"]
 
@@ -306,7 +307,7 @@ class Flush:
         self,
         identity: IdentityMap,
         new: dict[int, tuple[EntityMeta, Any]],
-        removed: dict[tuple[EntityMeta, Any], Any],
+        removed: Removals,
     ) -> None:
         """After success: snapshots of what was written; new rows held, deleted ones gone."""
         written = self._written
@@ -350,12 +351,8 @@ class Flush:
                 key = value if bare else key_of(values)
                 entities[key] = entity
                 snapshots[key] = values if plain else snapshot(values)
-        if sum(len(gone) for _, gone in deleted) == len(removed):
-            removed.clear()  # the change set deletes every removed entity: this flush did
-        else:
-            for meta, gone in deleted:
-                for key in gone:
-                    removed.pop((meta, key), None)
+        for meta, gone in deleted:
+            removed.discard_all(meta, gone)
 
 
 def single_statement(steps: Sequence[Step]) -> bool:

@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import enum
 import functools
-import itertools
 import operator
 from collections.abc import (
     AsyncGenerator,
@@ -71,13 +70,12 @@ from mapper.uow.loading import (
     related_entities,
     unloaded,
 )
+from mapper.uow.removals import Removals
 from mapper.uow.repository import Repository, entity_of_repository, keys_criterion
 
 __all__ = ["UnitOfWork", "UnitOfWorkState"]
 
-_Mark = tuple[
-    dict[int, tuple[EntityMeta, Any]], dict[tuple[EntityMeta, Any], Any], Collections, int
-]
+_Mark = tuple[dict[int, tuple[EntityMeta, Any]], Removals, Collections, int]
 
 T = TypeVar("T")
 R = TypeVar("R", bound=Repository[Any])
@@ -120,7 +118,7 @@ class UnitOfWork:
         on PostgreSQL without writing); read through `_written_in_transaction`."""
         self._identity = IdentityMap()
         self._new: dict[int, tuple[EntityMeta, Any]] = {}
-        self._removed: dict[tuple[EntityMeta, Any], Any] = {}
+        self._removed = Removals()
         self._collections: Collections = {}
         self._undo: UndoLog = []
         self._repositories: dict[type, Repository[Any]] = {}
@@ -313,8 +311,7 @@ class UnitOfWork:
         with a held entity's key."""
         held = self._identity.get(meta, key)
         if held is entity:
-            if (meta, key) in self._removed:
-                del self._removed[(meta, key)]  # removed then added back: keep it
+            self._removed.discard(meta, key)  # removed then added back: keep it
             return True
         if held is not None:
             raise UnitOfWorkError(
@@ -355,7 +352,7 @@ class UnitOfWork:
             )
         for ident in forgotten:
             new.pop(ident, None)
-        self._removed.update(zip(zip(itertools.repeat(meta), keys), entities, strict=True))
+        self._removed.add_all(meta, keys, entities)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -566,7 +563,7 @@ class UnitOfWork:
 
     def _mark(self) -> _Mark:
         """The tracking state before relation rules are applied, to go back to."""
-        return dict(self._new), dict(self._removed), dict(self._collections), len(self._undo)
+        return dict(self._new), self._removed.copy(), dict(self._collections), len(self._undo)
 
     def _back_to(self, mark: _Mark) -> None:
         new, removed, collections, undone = mark
@@ -574,8 +571,7 @@ class UnitOfWork:
         del self._undo[undone:]
         self._new.clear()
         self._new.update(new)
-        self._removed.clear()
-        self._removed.update(removed)
+        self._removed.replace(removed)
         self._collections.clear()
         self._collections.update(collections)
 
