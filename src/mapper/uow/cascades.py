@@ -140,9 +140,12 @@ class RelationPlanner:
         new, removed = self._new, self._removed
         reaches = _reaches(meta)
         key_of = entity_codec(meta).key
-        if len(reaches) == 1 and not reaches[0][1] and not removed:
+        going = removed.of(meta)
+        if len(reaches) == 1 and not reaches[0][1]:
             # One many-to-one (users -> role), the common case: one attribute read per entity.
             attribute, _, target, target_class, target_key = reaches[0]
+            if going:  # what is being deleted adds nothing
+                entities = [entity for entity in entities if key_of(entity) not in going]
             for entity in entities:
                 value = getattr(entity, attribute)
                 if type(value) is not target_class and (
@@ -155,7 +158,6 @@ class RelationPlanner:
                     new[id(value)] = (target, value)
                     queue.append((target, value))
             return
-        going = removed.of(meta)
         for entity in entities:
             if going and key_of(entity) in going:
                 continue  # what is being deleted adds nothing
