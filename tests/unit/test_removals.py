@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import attrs
+import pytest
 
 from mapper import Column, EntityMap, Registry
 from mapper import types as t
@@ -48,7 +49,41 @@ def test_removals_are_kept_per_mapping_by_key() -> None:
     assert (pallets, 2) not in removals
     assert len(removals) == 3
     assert [meta for meta, _ in removals.by_mapping()] == [crates, pallets]
-    assert list(removals.entities()) == [(crates, first), (crates, second), (pallets, pallet)]
+    assert removals.entities() == [(crates, first), (crates, second), (pallets, pallet)]
+
+
+def test_entities_come_back_in_the_order_they_were_removed() -> None:
+    """Across mappings, entities() follows the calls; one removed again after it was added
+    back comes where it was removed again."""
+    removals = Removals()
+    first, second, third, pallet = Crate(1), Crate(2), Crate(3), Pallet(1)
+    removals.add(crates, 1, first)
+    removals.add(pallets, 1, pallet)
+    removals.add_all(crates, [2, 3], [second, third])
+    assert removals.entities() == [
+        (crates, first),
+        (pallets, pallet),
+        (crates, second),
+        (crates, third),
+    ]
+    removals.discard(crates, 1)
+    assert removals.entities() == [(pallets, pallet), (crates, second), (crates, third)]
+    removals.add(crates, 1, first)
+    assert removals.entities() == [
+        (pallets, pallet),
+        (crates, second),
+        (crates, third),
+        (crates, first),
+    ]
+
+
+def test_add_all_refuses_keys_and_entities_of_different_lengths() -> None:
+    """A mismatch changes nothing."""
+    removals = Removals()
+    with pytest.raises(ValueError, match="1 keys for 0 entities"):
+        removals.add_all(crates, [1], [])
+    assert not removals
+    assert removals.entities() == []
 
 
 def test_a_mapping_with_nothing_left_to_remove_disappears() -> None:

@@ -141,11 +141,11 @@ class RelationPlanner:
         reaches = _reaches(meta)
         key_of = entity_codec(meta).key
         going = removed.of(meta)
+        if going:  # what is being deleted adds nothing
+            entities = [entity for entity in entities if key_of(entity) not in going]
         if len(reaches) == 1 and not reaches[0][1]:
             # One many-to-one (users -> role), the common case: one attribute read per entity.
             attribute, _, target, target_class, target_key = reaches[0]
-            if going:  # what is being deleted adds nothing
-                entities = [entity for entity in entities if key_of(entity) not in going]
             for entity in entities:
                 value = getattr(entity, attribute)
                 if type(value) is not target_class and (
@@ -159,8 +159,6 @@ class RelationPlanner:
                     queue.append((target, value))
             return
         for entity in entities:
-            if going and key_of(entity) in going:
-                continue  # what is being deleted adds nothing
             for attribute, collection, target, target_class, target_key in reaches:
                 value = getattr(entity, attribute)
                 if value is None or isinstance(value, NotLoaded):
@@ -348,7 +346,7 @@ class RelationPlanner:
                 return
             pending = [
                 (meta, entity)
-                for meta, entity in list(self._removed.entities())
+                for meta, entity in self._removed.entities()
                 if ruled[meta] and id(entity) not in done
             ]
             if not pending:
