@@ -62,12 +62,11 @@ def _instructions(valgrind: str, backend: str, key: str, runs: int) -> int:
         "-m",
         "benchmarks.instructions",
         "--child",
+        str(runs),
         "--backend",
         backend,
         "--scenario",
         key,
-        "--runs",
-        str(runs),
     ]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     found = _COLLECTED.search(done.stderr)
@@ -80,16 +79,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", default="postgres", choices=sorted(BACKENDS))
     parser.add_argument("--scenario", action="append", dest="scenarios")
-    parser.add_argument("--runs", type=int, nargs="+", default=[4, 14])
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--runs", type=int, nargs=2, default=[4, 14], metavar=("FEWER", "MORE"))
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)  # runs, under valgrind
     options = parser.parse_args()
-    if options.child:
-        asyncio.run(_runs(options.backend, options.scenarios[0], options.runs[0]))
+    if options.child is not None:
+        asyncio.run(_runs(options.backend, options.scenarios[0], options.child))
         return
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         raise SystemExit("needs valgrind on PATH (Debian: apt-get install valgrind)")
-    fewer, more = sorted(options.runs)[0], sorted(options.runs)[-1]
+    fewer, more = min(options.runs), max(options.runs)
     if fewer == more:
         raise SystemExit("--runs takes two different run counts, e.g. --runs 4 14")
     import mapper  # noqa: PLC0415 - only to say which checkout is measured

@@ -256,8 +256,8 @@ class _Differ:
             known.entities += group.entities
             known.keys += group.keys
             known.rows += group.rows
-            if known.versions is not None and group.versions is not None:
-                known.versions += group.versions
+            if known.versions is not None and versions is not None:
+                known.versions += versions
         return list(groups.values())
 
     def refuse_key_change(self, key: Any, entity: Any) -> None:
@@ -309,7 +309,6 @@ def _update_loop(differ: _Differ) -> Callable[..., list[Updates]]:
         "    found = {}  # mask: the entities, keys, rows (and versions) of the rows with it",
         "    held = entries.entities.get",
         "    snapshots = entries.snapshots",
-        "    by_mask = _differ.by_mask",
         "    last = 0  # the mask whose lists the appenders fill (0: none yet)",
         "    for key in keys:",
         "        e = held(key)",
@@ -333,7 +332,7 @@ def _update_loop(differ: _Differ) -> Callable[..., list[Updates]]:
         "        if not m or (removed and key in removed):",
         "            continue",
         "        if m != last:",  # rows of one batch of changes mostly share their mask
-        "            written = by_mask.get(m) or _differ.written(m)",
+        "            written = _differ.written(m)",
         "            if written[1]:",
         "                _differ.refuse_key_change(key, e)",
         "            if not written[0]:",

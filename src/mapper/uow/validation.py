@@ -57,8 +57,6 @@ def _compile_row_check(meta: EntityMeta) -> Check:
         namespace[f"_hash{column.position}"] = _hashable_check(meta, column)
         lines.append(f"    if type(values[{column.position}]) not in _plain:")
         lines.append(f"        _hash{column.position}(values[{column.position}], out)")
-    if len(lines) == 1:
-        lines.append("    pass")
     check: Check = compile_function("check", "\n".join(lines) + "\n", namespace)
     return check
 
