@@ -20,7 +20,15 @@ from typing import Any
 import attrs
 import pytest
 
-from mapper import Column, EntityMap, Registry, UnitOfWorkError, ValidationError, uuid7
+from mapper import (
+    Column,
+    EntityMap,
+    ManyToOne,
+    Registry,
+    UnitOfWorkError,
+    ValidationError,
+    uuid7,
+)
 from mapper import types as t
 from mapper.codec import compile_function, entity_codec
 from mapper.mapping import EntityMeta
@@ -69,6 +77,19 @@ class Point:
     id: int
 
 
+@attrs.define
+class Owner:
+    name: str
+    id: int | None = None
+
+
+@attrs.define
+class Pet:
+    name: str
+    owner: Owner | None = None
+    id: int | None = None
+
+
 registry = Registry()
 
 
@@ -114,6 +135,21 @@ class PointMap(EntityMap[Point]):
     id = Column(t.Integer(), primary_key=True)
     x = Column(t.Integer())
     y = Column(t.Integer())
+
+
+@registry.map
+class OwnerMap(EntityMap[Owner]):
+    __table__ = "owners"
+    id = Column(t.Integer(), primary_key=True, generated=True)
+    name = Column(t.String(20))
+
+
+@registry.map
+class PetMap(EntityMap[Pet]):
+    __table__ = "pets"
+    id = Column(t.Integer(), primary_key=True, generated=True)
+    name = Column(t.String(5))
+    owner = ManyToOne(Owner, column="owner_id")
 
 
 def _meta(entity: object) -> EntityMeta:
@@ -425,6 +461,39 @@ def test_a_generated_key_may_be_none_on_insert() -> None:
 
 
 # -- validation ------------------------------------------------------------------------------------
+
+
+def test_inserts_that_fill_nothing_check_each_row_as_the_row_check_does() -> None:
+    """New rows of a mapping with no defaults or version are checked inline, row by row,
+    with what Validator.row finds, and keep their values and entities in order."""
+    stored, new = Owner("Ann", id=4), Owner("Bo")
+    good = [Pet("Rex", stored), Pet("Tom", new), Pet("Kit")]
+    bad = [
+        Pet("far too long"),
+        Pet("Max", id=9),
+        Pet(None, "an owner"),  # type: ignore[arg-type]
+        Pet("Fay", Owner("x" * 21)),
+    ]
+    meta = registry.meta(Pet)
+    inserts = _changes(added=tuple(good)).inserts[meta]
+    assert [i.entity for i in inserts] == good
+    assert [i.values[:2] for i in inserts] == [(None, "Rex"), (None, "Tom"), (None, "Kit")]
+    (_, _, to_stored), (_, _, to_new), (_, _, to_none) = (i.values for i in inserts)
+    assert (to_stored, to_new.target, to_none) == (4, new, None)  # the new one's key: pending
+    assert [i.writes for i in inserts] == [(), (), ()]
+    expected: list[Any] = []
+    for pet in bad:
+        validator_for(meta).row(entity_codec(meta).values(pet), expected)
+    with pytest.raises(ValidationError) as caught:
+        _changes(added=(good[0], *bad, good[1]))
+    found = [(v.entity, v.attribute, v.value) for v in caught.value.violations]
+    assert found == [(v.entity, v.attribute, v.value) for v in expected]
+    assert found == [
+        ("Pet", "name", "far too long"),
+        ("Pet", "id", 9),
+        ("Pet", "name", None),
+        ("Pet", "owner", "an owner"),
+    ]
 
 
 def test_validation_error_lists_every_bad_value_of_every_entity() -> None:

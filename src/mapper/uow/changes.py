@@ -28,7 +28,7 @@ from mapper.errors import UnitOfWorkError, ValidationError, Violation
 from mapper.mapping import EntityMeta, per_mapping
 from mapper.uow.identity_map import IdentityMap, TableEntries
 from mapper.uow.removals import Removals
-from mapper.uow.validation import check_source, validator_for
+from mapper.uow.validation import check_source, row_check_source, validator_for
 
 __all__ = [
     "ChangeSet",
@@ -147,17 +147,12 @@ class _Inserter:
         self.check = validator_for(meta).row
         # Columns the flush fills in: versions always, defaults where the entity says None.
         self.filled = [c for c in meta.columns if c.version or c.default is not None]
+        self.plain = None if self.filled else _insert_loop(meta)
 
     def inserts(self, entities: Iterable[Any], out: list[Violation]) -> list[Insert]:
-        if self.filled:
-            return [self._filled(entity, out) for entity in entities]
-        read, check = self.read, self.check
-        records = []
-        for entity in entities:  # every new entity passes here: kept lean
-            values = read(entity)
-            check(values, out)
-            records.append(Insert(entity, values, ()))
-        return records
+        if self.plain is not None:
+            return self.plain(entities, out)
+        return [self._filled(entity, out) for entity in entities]
 
     def _filled(self, entity: Any, out: list[Violation]) -> Insert:
         values = self.read(entity)
@@ -175,6 +170,30 @@ class _Inserter:
         values = tuple(row)
         self.check(values, out)
         return Insert(entity, values, tuple(filled))
+
+
+def _insert_loop(meta: EntityMeta) -> Callable[[Iterable[Any], list[Violation]], list[Insert]]:
+    """`inserts(entities, out)`: an `Insert` per new entity of a mapping whose rows the
+    flush fills nothing into, its values checked into `out`. Every new entity passes
+    through it, so reading and checking its values are inlined rather than called."""
+    namespace: dict[str, Any] = {"_Insert": Insert}
+    prelude, parts = value_expressions(meta, namespace)
+    names = [f"v{column.position}" for column in meta.columns]
+    lines = [
+        "def inserts(entities, out):",
+        "    records = []",
+        "    add = records.append",
+        "    for e in entities:",
+        *("    " + line for line in prelude),
+        *(f"        {name} = {part}" for name, part in zip(names, parts, strict=True)),
+        *("        " + line for line in row_check_source(meta, names, namespace)),
+        f"        add(_Insert(e, ({', '.join(names)},), ()))",
+        "    return records",
+    ]
+    loop: Callable[[Iterable[Any], list[Violation]], list[Insert]] = compile_function(
+        "inserts", "\n".join(lines) + "\n", namespace
+    )
+    return loop
 
 
 @per_mapping

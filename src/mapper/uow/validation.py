@@ -1,9 +1,10 @@
 """Value checks before any SQL: every column rule of every written value, all at once.
 
-Compiled per mapping from the column types (`types.py`): `Validator.row` checks each row the
-unit of work is about to insert, and `check_source` gives the statements that check one
-column's value, which the update loop of `uow/changes.py` inlines for the changed columns of
-each update. Violations collect in a list and become one `ValidationError` (GUARANTEES G11)
+Compiled per mapping from the column types (`types.py`): `row_check_source` gives the
+statements that check a row to insert, which the insert loop of `uow/changes.py` inlines
+(and `Validator.row` runs for rows the flush fills values into), and `check_source` those
+that check one column's value, which its update loop inlines for each update's changed
+columns. Violations collect in a list and become one `ValidationError` (GUARANTEES G11)
 before a statement is sent. The rules are the same on every backend. The types'
 `fast_check` expressions run inline and the full check (for the rule's wording) only for
 values they do not clear, since every written value passes through here.
@@ -20,7 +21,7 @@ from mapper.codec import PendingKey, WrongReference, compile_function
 from mapper.errors import Violation
 from mapper.mapping import ColumnMeta, EntityMeta, per_mapping
 
-__all__ = ["Validator", "check_source", "validator_for"]
+__all__ = ["Validator", "check_source", "row_check_source", "validator_for"]
 
 Check = Callable[[Sequence[Any], list[Violation]], None]
 """Checks a row of values, adding what it finds to the list."""
@@ -41,24 +42,36 @@ def _compile_row_check(meta: EntityMeta) -> Check:
     """One function checking every column of a row to insert, that the generated key is
     left None and that every key value is hashable."""
     namespace: dict[str, Any] = {}
-    lines = ["def check(values, out):"]
+    names = [f"v{column.position}" for column in meta.columns]
+    lines = ["def check(values, out):", f"    {', '.join(names)}, = values"]
+    lines += ["    " + line for line in row_check_source(meta, names, namespace)]
+    check: Check = compile_function("check", "\n".join(lines) + "\n", namespace)
+    return check
+
+
+def row_check_source(
+    meta: EntityMeta, names: Sequence[str], namespace: dict[str, Any]
+) -> list[str]:
+    """Statements (not indented) checking a row to insert whose value at position p is in
+    the variable `names[p]`: every column's rules, that the generated key is left None and
+    that every key value is hashable. For `Validator.row` and the insert loop of
+    `uow/changes.py`, which inlines them."""
+    lines = []
     for column in meta.columns:
-        lines.append(f"    v = values[{column.position}]")
-        lines += ["    " + line for line in check_source(meta, column, "v", namespace)]
+        lines += check_source(meta, column, names[column.position], namespace)
     generated = meta.generated
     if generated is not None:
         namespace["_generated"] = _generated_check(meta, generated)
-        lines.append(f"    if values[{generated.position}] is not None:")
-        lines.append(f"        _generated(values[{generated.position}], out)")
+        value = names[generated.position]
+        lines += [f"if {value} is not None:", f"    _generated({value}, out)"]
     namespace["_plain"] = _PLAINLY_HASHABLE
     for column in meta.primary_key:
         if column is generated:
             continue  # must be None, checked above
         namespace[f"_hash{column.position}"] = _hashable_check(meta, column)
-        lines.append(f"    if type(values[{column.position}]) not in _plain:")
-        lines.append(f"        _hash{column.position}(values[{column.position}], out)")
-    check: Check = compile_function("check", "\n".join(lines) + "\n", namespace)
-    return check
+        value = names[column.position]
+        lines += [f"if type({value}) not in _plain:", f"    _hash{column.position}({value}, out)"]
+    return lines
 
 
 def check_source(
