@@ -26,9 +26,12 @@ TIMES = FuncFormatter(lambda value, _: f"{value:g}x")
 __all__ = ["draw"]
 
 
-def _ratios(figures: dict[str, Any]) -> tuple[list[str], dict[str, list[float | None]]]:
+def _ratios(
+    figures: dict[str, Any],
+) -> tuple[list[str], dict[tuple[str, str], list[float | None]]]:
+    """The scenario keys, and each system's ratios by (name, label)."""
     keys = [s["key"] for s in figures["scenarios"]]
-    series: dict[str, list[float | None]] = {}
+    series: dict[tuple[str, str], list[float | None]] = {}
     for system in figures["systems"]:
         if system["name"] == FLOOR:
             continue
@@ -37,7 +40,7 @@ def _ratios(figures: dict[str, Any]) -> tuple[list[str], dict[str, list[float | 
             row = figures["results"][key]
             found = ratio(row.get(system["name"], {"na": ""}), row.get(FLOOR))
             values.append(None if found is None else found[0])
-        series[system["label"]] = values
+        series[system["name"], system["label"]] = values
     return keys, series
 
 
@@ -48,6 +51,9 @@ def draw(directory: Path) -> Path | None:
     if not backends:
         return None
     backends.sort(key=lambda b: b["backend"] != "postgres")
+    # One colour per system in every panel (a backend's raw driver shares the raw colour).
+    names = dict.fromkeys(s["name"] for b in backends for s in b["systems"] if s["name"] != FLOOR)
+    colours = {name: f"C{index % 10}" for index, name in enumerate(names)}
     widths = [max(4, len(b["scenarios"])) for b in backends]
     figure, axes = pyplot.subplots(
         1,
@@ -60,11 +66,17 @@ def draw(directory: Path) -> Path | None:
         keys, series = _ratios(figures)
         width = 0.8 / max(1, len(series))
         drawn = False
-        for index, (label, values) in enumerate(series.items()):
+        for index, ((name, label), values) in enumerate(series.items()):
             xs = [i + (index - (len(series) - 1) / 2) * width for i in range(len(keys))]
             present = [(x, v) for x, v in zip(xs, values, strict=True) if v is not None]
             if present:
-                axis.bar([x for x, _ in present], [v for _, v in present], width, label=label)
+                axis.bar(
+                    [x for x, _ in present],
+                    [v for _, v in present],
+                    width,
+                    label=label,
+                    color=colours[name],
+                )
                 drawn = True
         axis.axhline(1.0, color="black", linewidth=1, linestyle="--")
         axis.set_yscale("log")
