@@ -10,8 +10,10 @@ Pure data. Built by `uow/`; consumed by `dialects/`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Literal
+import functools
+import operator
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Literal, overload
 
 import attrs
 
@@ -28,6 +30,7 @@ __all__ = [
     "LockRows",
     "Operation",
     "OperationName",
+    "PickedRows",
     "PlannedBatch",
     "Select",
     "SelectLinked",
@@ -40,6 +43,78 @@ __all__ = [
 OperationName = Literal[
     "insert", "update", "delete", "lock", "select", "count", "begin", "commit", "rollback", "ddl"
 ]
+
+
+class PickedRows(Sequence[tuple[Any, ...]]):
+    """A batch's rows as some values of other rows, taken out only when a row is read.
+
+    `source` holds one fuller row (a tuple) per batch row, and `positions` say which of its
+    values make the batch row, in order; with `positions` None, each item of `source` is the row's
+    only value (a one-column key). A backend that sends rows column by column (PostgreSQL's
+    arrays) takes `column(i)` straight from `source`, so no tuple is made per row only to be
+    taken apart again; every other reader sees a sequence of tuples. `source` is not copied:
+    the unit of work does not change it after the batch is made.
+    """
+
+    __slots__ = ("_pick", "_positions", "_source")
+
+    def __init__(self, source: Sequence[Any], positions: Sequence[int] | None = None) -> None:
+        self._source = source
+        self._positions = None if positions is None else tuple(positions)
+        self._pick: Callable[[Any], tuple[Any, ...]]
+        if self._positions is None:
+            self._pick = _one_value_row
+        elif self._positions == tuple(range(len(self._positions))):
+            # The leading values: a tuple's full slice is the tuple itself, so rows that
+            # are all picked are not copied.
+            self._pick = operator.itemgetter(slice(len(self._positions)))
+        elif len(self._positions) == 1:
+            self._pick = functools.partial(_one_position_row, self._positions[0])
+        else:
+            self._pick = operator.itemgetter(*self._positions)
+
+    def column(self, index: int) -> list[Any]:
+        """The values of the rows' column `index`, as a new list."""
+        if self._positions is None:
+            if index != 0:
+                raise IndexError(f"rows of one value have no column {index}")
+            return list(self._source)
+        return list(map(operator.itemgetter(self._positions[index]), self._source))
+
+    def __len__(self) -> int:
+        return len(self._source)
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[Any, ...]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[tuple[Any, ...]]: ...
+
+    def __getitem__(self, index: int | slice) -> tuple[Any, ...] | list[tuple[Any, ...]]:
+        if isinstance(index, slice):
+            return list(map(self._pick, self._source[index]))
+        return self._pick(self._source[index])
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return map(self._pick, self._source)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, (str, bytes)):
+            return NotImplemented
+        return list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]  # equal to lists, so unhashable as they are
+
+    def __repr__(self) -> str:
+        return f"PickedRows({list(self)!r})"
+
+
+def _one_value_row(value: Any) -> tuple[Any, ...]:
+    return (value,)
+
+
+def _one_position_row(position: int, row: Sequence[Any]) -> tuple[Any, ...]:
+    return (row[position],)
 
 
 @attrs.frozen(eq=False)

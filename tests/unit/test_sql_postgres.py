@@ -25,7 +25,14 @@ from mapper.capabilities import Capabilities
 from mapper.criteria import Criterion, as_ordering
 from mapper.dialects.postgres import PostgresCompiler, PostgresDialect
 from mapper.mapping import EntityMeta
-from mapper.operations import Count, DeleteBatch, InsertBatch, Select, UpdateBatch
+from mapper.operations import (
+    Count,
+    DeleteBatch,
+    InsertBatch,
+    PickedRows,
+    Select,
+    UpdateBatch,
+)
 
 
 class Color(enum.Enum):
@@ -508,6 +515,28 @@ def test_update_without_versions_matches_on_the_key_only(compiler: PostgresCompi
         f'WHERE "accounts"."id"={ROWS}.k0'
     )
     assert list(bound.parameters) == [[1, 2], ["a", "b"], [decimal.Decimal("2.00"), None]]
+
+
+def test_update_arrays_come_straight_from_picked_rows(compiler: PostgresCompiler) -> None:
+    """Keys and values given as picked rows (as the commit order gives them) bind the same
+    arrays as plain tuples do, taken from the fuller rows, which are left as they were."""
+    meta = _meta(Account)
+    name, balance = meta.column("name").position, meta.column("balance").position
+    full = []
+    for written in [("a", decimal.Decimal("2")), ("b", None)]:
+        row: list[Any] = [None] * len(meta.columns)
+        row[name], row[balance] = written
+        full.append(tuple(row))
+    keys = [1, 2]
+    picked = attrs.evolve(
+        _account_update(None), keys=PickedRows(keys), values=PickedRows(full, (name, balance))
+    )
+    (plain,) = compiler.update(_account_update(None))
+    (bound,) = compiler.update(picked)
+    assert bound.sql == plain.sql
+    assert list(bound.parameters) == list(plain.parameters)
+    bound.parameters[0].append(3)
+    assert keys == [1, 2]  # the key array is a list of its own
 
 
 def test_update_of_an_unversioned_mapping(compiler: PostgresCompiler) -> None:

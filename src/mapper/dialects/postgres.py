@@ -50,6 +50,7 @@ from mapper.operations import (
     DeleteBatch,
     InsertBatch,
     LockRows,
+    PickedRows,
     UpdateBatch,
     WriteBatch,
     stale_entity_error,
@@ -141,7 +142,10 @@ class PostgresCompiler(SqlCompiler):
         binders = self.codec(meta).binders_for(columns)
         arrays = []
         for position, binder in enumerate(binders):
-            values = list(map(operator.itemgetter(position), rows))  # every row: in C
+            if isinstance(rows, PickedRows):  # taken from the rows they were picked from
+                values = rows.column(position)
+            else:
+                values = list(map(operator.itemgetter(position), rows))  # every row: in C
             if binder is not None:
                 values = [None if v is None else binder(v) for v in values]
             arrays.append(values)

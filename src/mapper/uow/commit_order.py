@@ -13,17 +13,23 @@ Called by `uow/unit_of_work.py` at flush and plan.
 from __future__ import annotations
 
 import heapq
-import operator
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import attrs
 
 from mapper.mapping import EntityMeta
-from mapper.operations import DeleteBatch, InsertBatch, LockRows, UpdateBatch, WriteBatch
+from mapper.operations import (
+    DeleteBatch,
+    InsertBatch,
+    LockRows,
+    PickedRows,
+    UpdateBatch,
+    WriteBatch,
+)
 from mapper.uow.changes import ChangeSet, Deletes, Insert, Updates, key_tuple
 
-__all__ = ["Step", "after_writes", "order_changes", "picker"]
+__all__ = ["Step", "after_writes", "order_changes"]
 
 R = TypeVar("R")
 
@@ -126,8 +132,7 @@ def _insert_steps(meta: EntityMeta, inserts: list[Insert]) -> Step:
         # The database makes every key (the checks refuse values for a generated key), so
         # rows go in the order they were added and their keys come back through RETURNING.
         columns = tuple(c for c in meta.columns if c is not generated)
-        pick = picker([c.position for c in columns])
-        rows = [pick(r.values) for r in inserts]
+        rows = PickedRows([r.values for r in inserts], [c.position for c in columns])
         return Step(InsertBatch(meta, columns, rows, returning=(generated,)), tuple(inserts))
     key_positions = [c.position for c in meta.primary_key]
     records = _sorted(inserts, lambda r: tuple(r.values[p] for p in key_positions))
@@ -149,7 +154,7 @@ def _update_steps(meta: EntityMeta, groups: list[Updates]) -> list[Step]:
             meta,
             columns,
             keys=_key_tuples(meta, group.keys),
-            values=list(map(picker(list(group.positions)), group.rows)),
+            values=PickedRows(group.rows, group.positions),
             versions=None if meta.version is None else group.versions,
         )
         steps.append(Step(batch, group))
@@ -214,25 +219,16 @@ def _lock_steps(changes: ChangeSet, table_order: Sequence[EntityMeta]) -> list[S
         if meta in changes.deletes:
             groups.append(changes.deletes[meta])
         if groups:
-            keys = [key for group in groups for key in _key_tuples(meta, group.keys)]
-            steps.append(Step(LockRows(meta, _sorted(keys, lambda key: key)), ()))
+            # Bare keys sort as their 1-tuples would.
+            keys = _sorted([key for group in groups for key in group.keys], lambda key: key)
+            steps.append(Step(LockRows(meta, _key_tuples(meta, keys)), ()))
     return steps
 
 
-def _key_tuples(meta: EntityMeta, keys: list[Any]) -> list[tuple[Any, ...]]:
-    """Identity-map keys as the tuples batches take (a one-column key is bare there)."""
-    return keys if meta.composite_key else list(zip(keys))  # 1-tuples made in C
-
-
-def picker(positions: list[int]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
-    """A function taking the values at `positions` out of a row, as a tuple."""
-    width = len(positions)
-    if positions == list(range(width)):  # the usual case: every column, in order
-        return lambda row: row[:width]  # a tuple's full slice is the tuple itself
-    if width == 1:
-        (only,) = positions
-        return lambda row: (row[only],)
-    return operator.itemgetter(*positions)
+def _key_tuples(meta: EntityMeta, keys: list[Any]) -> Sequence[tuple[Any, ...]]:
+    """Identity-map keys as the tuples batches take (a one-column key is bare there, and
+    its 1-tuples are made only if a backend reads the rows one by one)."""
+    return keys if meta.composite_key else PickedRows(keys)
 
 
 def after_writes(steps: Sequence[Step], wrote: bool) -> list[bool]:

@@ -31,13 +31,14 @@ from mapper.operations import (
     DeleteBatch,
     InsertBatch,
     LockRows,
+    PickedRows,
     UpdateBatch,
     stale_entity_error,
 )
 from mapper.registry import Registry
 from mapper.schema import constraint_owner
 from mapper.uow.changes import Deletes, Insert, Updates, key_tuple
-from mapper.uow.commit_order import Step, after_writes, picker
+from mapper.uow.commit_order import Step, after_writes
 from mapper.uow.identity_map import IdentityMap
 from mapper.uow.loading import row_key
 from mapper.uow.removals import Removals
@@ -188,12 +189,11 @@ class Flush:
                     self._write(record.entity, attribute, value)
         written = self._written
         if _may_be_pending(meta, records):
-            pick = picker([c.position for c in op.columns])
-            rows = []
+            fulls = []
             for record in records:
                 full = written[id(record)] = self._resolve(meta, record.values, record, deferred)
-                rows.append(pick(full))
-            op = attrs.evolve(op, rows=rows)
+                fulls.append(full)
+            op = attrs.evolve(op, rows=PickedRows(fulls, [c.position for c in op.columns]))
         generated = await connection.insert(op, alone=alone)
         if not op.returning:
             return
@@ -230,8 +230,7 @@ class Flush:
         if all(map(operator.is_, resolved, updates.rows)):
             return op
         updates.rows = resolved  # what is written, for settle
-        values = [tuple(full[c.position] for c in op.columns) for full in resolved]
-        return attrs.evolve(op, values=values)
+        return attrs.evolve(op, values=PickedRows(resolved, [c.position for c in op.columns]))
 
     async def _fill_deferred(self, connection: Connection, deferred: list[_Deferred]) -> None:
         """Set the foreign keys that went in as NULL, now that their targets are in."""
