@@ -31,6 +31,7 @@ from mapper.placeholders import (
 from mapper.types import Converter, DialectName
 
 __all__ = [
+    "ChangedKeys",
     "EntityCodec",
     "PendingKey",
     "WrongReference",
@@ -83,12 +84,28 @@ class EntityCodec:
     """Column values as change tracking keeps and compares them: mutable values (JSON) in
     their frozen `snapshot_form`, which later changes made in place cannot reach."""
     mutable_positions: tuple[int, ...]
-    changed: Callable[[Mapping[Any, Any], Mapping[Any, Sequence[Any]]], list[Any]]
-    """The keys of the entities (by key) whose snapshot form differs from their snapshots."""
+    changed: Callable[[Mapping[Any, Any], Mapping[Any, Sequence[Any]]], ChangedKeys]
+    """The keys of the entities (by key) whose snapshot form differs from their snapshots,
+    with their column values as the scan read them where the mapping has no mutable column."""
     materialize: Materializer
     """`materialize(rows, entities, snapshots, track)`: the entity of each row, the held one
     where `entities` has its key, else built (and, if `track`, held with its snapshot: the
     row itself where no column is mutable)."""
+
+
+class ChangedKeys(list[Any]):
+    """Keys of held entities whose values differ from their snapshots, as the flush's scan
+    found them, with `rows`: each one's column values as the scan read them (a tuple in
+    column order, same order as the keys), so the change set need not read them again; None
+    where the scan compared something else (the frozen forms of mutable columns). A copy
+    of the keys is a plain list and drops the rows: whoever changes entities after the
+    scan (relation rules) hands the change set such a copy, which reads them anew."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[tuple[Any, ...]] | None = None
 
 
 def _build_body(meta: EntityMeta) -> tuple[list[str], dict[str, Any]]:
@@ -339,24 +356,31 @@ def _values_function(meta: EntityMeta) -> Callable[[Any], tuple[Any, ...]]:
 
 def _changed_function(
     meta: EntityMeta,
-) -> Callable[[Mapping[Any, Any], Mapping[Any, Sequence[Any]]], list[Any]]:
-    """The flush's scan: one pass over every held entity of the mapping, so it is compiled."""
-    namespace: dict[str, Any] = {}
+) -> Callable[[Mapping[Any, Any], Mapping[Any, Sequence[Any]]], ChangedKeys]:
+    """The flush's scan: one pass over every held entity of the mapping, so it is compiled.
+    Where no column is mutable, what it compares is the row's values: those of the changed
+    entities are kept (`ChangedKeys.rows`)."""
+    namespace: dict[str, Any] = {"_found": ChangedKeys}
     prelude, parts = value_expressions(meta, namespace)
+    keeps = True
     for column in meta.columns:
         if column.type.mutable:
+            keeps = False
             namespace[f"_form{column.position}"] = column.type.snapshot_form
             parts[column.position] = f"_form{column.position}({parts[column.position]})"
+    found = ["found.append(key)", "add_row(now)"] if keeps else ["found.append(key)"]
     lines = [
         "def changed(entities, snapshots):",
-        "    found = []",
+        "    found = _found()",
+        *(["    found.rows = rows = []", "    add_row = rows.append"] if keeps else []),
         "    for key, e in entities.items():",
         *("    " + line for line in prelude),
+        f"        now = ({', '.join(parts)},)",
         "        try:",
-        f"            if ({', '.join(parts)},) != snapshots[key]:",
-        "                found.append(key)",
+        "            if now != snapshots[key]:",
+        *(f"                {line}" for line in found),
         "        except ArithmeticError:",  # Decimal("sNaN") refuses comparison
-        "            found.append(key)",
+        *(f"            {line}" for line in found),
         "    return found",
     ]
     return compile_function("changed", "\n".join(lines) + "\n", namespace)

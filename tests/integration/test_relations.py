@@ -1229,6 +1229,24 @@ async def test_set_null_clears_the_key_of_unloaded_and_loaded_children(rdb: Data
         assert names(await uow.repository(Role).find()) == ["guest", "staff"]
 
 
+async def test_set_null_on_a_child_changed_before_the_flush_writes_both(rdb: Database) -> None:
+    """A held user renamed, whose role is then removed (set null): the flush writes the new
+    name and the cleared role together, though the rule wrote the role after the change scan
+    had read the user."""
+    await seed_company(rdb)
+    async with UnitOfWork(rdb, registry) as uow:
+        ann = await uow.repository(User).first(UserMap.name == "ann", load=[UserMap.role])
+        assert ann is not None
+        ann.name = "anne"
+        uow.repository(Role).remove(ann.role)
+    async with UnitOfWork(rdb, registry) as uow:
+        assert names(await uow.repository(User).find(UserMap.role.is_null())) == [
+            "anne",
+            "cat",
+            "dan",
+        ]
+
+
 async def test_restrict_refuses_to_delete_a_parent_with_children(rdb: Database) -> None:
     """Removing a category with articles raises IntegrityError naming Category everywhere."""
     async with UnitOfWork(rdb, registry) as uow:

@@ -30,7 +30,7 @@ from mapper import (
     uuid7,
 )
 from mapper import types as t
-from mapper.codec import compile_function, entity_codec
+from mapper.codec import ChangedKeys, compile_function, entity_codec
 from mapper.mapping import EntityMeta
 from mapper.uow.changes import ChangeSet, changed_keys, compute_changes, key_tuple
 from mapper.uow.identity_map import IdentityMap
@@ -355,6 +355,49 @@ def test_the_change_scan_leaves_out_removed_entities() -> None:
     assert changed_keys(identity, removed) == {profile_meta: [1]}
     removed.add(profile_meta, 1, kept)
     assert changed_keys(identity, removed) == {}
+
+
+def test_the_change_scan_keeps_the_values_it_read_of_changed_entities() -> None:
+    """Where no column is mutable the scan keeps each changed entity's values, in the order
+    of its keys, and leaving out a removed entity leaves out its values."""
+    owner = Owner("Ann", 1)
+    pets = [Pet("Rex", owner, 1), Pet("Tom", owner, 2), Pet("Max", None, 3)]
+    identity = IdentityMap()
+    _load(identity, owner, *pets)
+    pets[0].name, pets[2].name = "Rexy", "Maxi"
+    pet_meta = registry.meta(Pet)
+    found = changed_keys(identity)[pet_meta]
+    assert found == [1, 3]
+    assert isinstance(found, ChangedKeys)
+    assert found.rows == [(1, "Rexy", 1), (3, "Maxi", None)]
+    removed = Removals()
+    removed.add(pet_meta, 1, pets[0])
+    kept = changed_keys(identity, removed)[pet_meta]
+    assert kept == [3]
+    assert isinstance(kept, ChangedKeys)
+    assert kept.rows == [(3, "Maxi", None)]
+    profile = _profile()
+    _load(identity, profile)
+    profile.name = "Bo"
+    assert changed_keys(identity)[registry.meta(Profile)].rows is None  # compared frozen forms
+
+
+def test_the_change_set_writes_the_values_the_scan_read_and_rereads_a_copy() -> None:
+    """Keys from the scan carry the values it read, which the change set writes as they
+    are; a copy of those keys (what relation rules hand on after writing into entities)
+    makes it read the entities again."""
+    pet = Pet("Rex", None, 1)
+    identity = IdentityMap()
+    _load(identity, pet)
+    pet.name = "Rexy"
+    dirty = changed_keys(identity)
+    pet.name = "Rocky"  # after the scan, as a relation rule's write would be
+    pet_meta = registry.meta(Pet)
+    (scanned,) = _update_rows(compute_changes(identity, [], Removals(), dirty), pet_meta)
+    assert scanned.values == (1, "Rexy", None)
+    copied = {meta: list(keys) for meta, keys in dirty.items()}
+    (reread,) = _update_rows(compute_changes(identity, [], Removals(), copied), pet_meta)
+    assert reread.values == (1, "Rocky", None)
 
 
 def test_a_removed_entity_without_snapshot_expects_no_version() -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 import attrs
 
-from mapper.codec import compile_function, entity_codec, value_expressions
+from mapper.codec import ChangedKeys, compile_function, entity_codec, value_expressions
 from mapper.errors import UnitOfWorkError, ValidationError, Violation
 from mapper.mapping import EntityMeta, per_mapping
 from mapper.uow.identity_map import IdentityMap, TableEntries
@@ -222,11 +222,25 @@ def changed_keys(identity: IdentityMap, removed: Removals | None = None) -> Dirt
             entities = {k: e for k, e in entities.items() if k not in skipped}
         if entities:
             found = entity_codec(meta).changed(entities, entries.snapshots)
-            if skipped:
-                found = [key for key in found if key not in skipped]
+            if skipped and not skipped.keys().isdisjoint(found):
+                found = _without(found, skipped)
             if found:
                 dirty[meta] = found
     return dirty
+
+
+def _without(found: ChangedKeys, skipped: Mapping[Any, Any]) -> ChangedKeys:
+    """`found` less the keys in `skipped`, with the rows of those kept."""
+    kept = ChangedKeys()
+    if found.rows is None:
+        kept.extend(key for key in found if key not in skipped)
+        return kept
+    rows = kept.rows = []
+    for key, row in zip(found, found.rows, strict=True):
+        if key not in skipped:
+            kept.append(key)
+            rows.append(row)
+    return kept
 
 
 class _Differ:
@@ -297,16 +311,19 @@ def _update_loop(differ: _Differ) -> Callable[..., list[Updates]]:
     namespace: dict[str, Any] = {
         "_differ": differ,
         "_by_value": _mask_by_value,
+        "_nones": itertools.repeat(None),
     }
     prelude, parts = value_expressions(meta, namespace)
     width = len(meta.columns)
-    reads = [f"        v{p} = {part}" for p, part in enumerate(parts)]
+    names = [f"v{p}" for p in range(width)]
+    reads = [f"            v{p} = {part}" for p, part in enumerate(parts)]
+    forms = []
     compared = []  # per column, the name its comparison with the snapshot uses
     for column in meta.columns:
         p = column.position
         if column.type.mutable:  # compared in the frozen form its snapshot keeps
             namespace[f"_form{p}"] = column.type.snapshot_form
-            reads.append(f"        c{p} = _form{p}(v{p})")
+            forms.append(f"        c{p} = _form{p}(v{p})")
             compared.append(f"c{p}")
         else:
             compared.append(f"v{p}")
@@ -329,12 +346,18 @@ def _update_loop(differ: _Differ) -> Callable[..., list[Updates]]:
         "    held = entries.entities.get",
         "    snapshots = entries.snapshots",
         "    last = 0  # the mask whose lists the appenders fill (0: none yet)",
-        "    for key in keys:",
+        "    scanned = getattr(keys, 'rows', None)  # the values the scan read (ChangedKeys)",
+        "    for key, now in zip(keys, _nones if scanned is None else scanned):",
         "        e = held(key)",
         "        if e is None:",
         "            continue",
-        *("    " + line for line in prelude),
+        "        if now is None:",
+        *("        " + line for line in prelude),
         *reads,
+        f"            now = ({', '.join(names)},)",
+        "        else:",
+        f"            {', '.join(names)}, = now",
+        *forms,
         "        then = snapshots[key]",
         "        try:",
         "            m = 0",
@@ -364,7 +387,7 @@ def _update_loop(differ: _Differ) -> Callable[..., list[Updates]]:
         *checks,
         "        add_entity(e)",
         "        add_key(key)",
-        f"        add_row(({', '.join(f'v{p}' for p in range(width))},))",
+        "        add_row(now)",
     ]
     if version is not None:
         lines.append(f"        add_version(then[{version.position}])")

@@ -595,6 +595,8 @@ class UnitOfWork:
         written = self._undo[mark[3] :]
         if not written:
             return changed
+        # Plain lists, not the scan's `ChangedKeys`: the change set then reads the entities
+        # again instead of taking the values the scan read before these writes.
         dirty = {meta: list(keys) for meta, keys in changed.items()}
         for entity in written_entities(written):
             meta = self._registry.meta(type(entity))
