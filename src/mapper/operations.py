@@ -49,11 +49,11 @@ class PickedRows(Sequence[tuple[Any, ...]]):
     """A batch's rows as some values of other rows, taken out only when a row is read.
 
     `source` holds one fuller row (a tuple) per batch row, and `positions` say which of its
-    values make the batch row, in order; with `positions` None, each item of `source` is the row's
-    only value (a one-column key). A backend that sends rows column by column (PostgreSQL's
-    arrays) takes `column(i)` straight from `source`, so no tuple is made per row only to be
-    taken apart again; every other reader sees a sequence of tuples. `source` is not copied:
-    the unit of work does not change it after the batch is made.
+    values make the batch row, in order; with `positions` None, each item of `source` is
+    the row's only value (a one-column key). A backend that sends rows column by column
+    (PostgreSQL's arrays) takes `column(i)` straight from `source`, so no tuple is made per
+    row only to be taken apart again; every other reader sees a sequence of tuples.
+    `source` is not copied: the unit of work does not change it after the batch is made.
     """
 
     __slots__ = ("_pick", "_positions", "_source")
