@@ -368,7 +368,7 @@ def _changed_function(
             keeps = False
             namespace[f"_form{column.position}"] = column.type.snapshot_form
             parts[column.position] = f"_form{column.position}({parts[column.position]})"
-    found = ["found.append(key)", "add_row(now)"] if keeps else ["found.append(key)"]
+    note = ["found.append(key)", "add_row(now)"] if keeps else ["found.append(key)"]
     lines = [
         "def changed(entities, snapshots):",
         "    found = _found()",
@@ -378,9 +378,9 @@ def _changed_function(
         f"        now = ({', '.join(parts)},)",
         "        try:",
         "            if now != snapshots[key]:",
-        *(f"                {line}" for line in found),
+        *(f"                {line}" for line in note),
         "        except ArithmeticError:",  # Decimal("sNaN") refuses comparison
-        *(f"            {line}" for line in found),
+        *(f"            {line}" for line in note),
         "    return found",
     ]
     return compile_function("changed", "\n".join(lines) + "\n", namespace)
